@@ -1,0 +1,117 @@
+"""Order events: past tense, frozen, stamped with `ts_event` (when it happened) and `ts_init` (when we
+learned of it), both int nanoseconds since the epoch.
+
+Amounts travel as integers on the instrument's grids (ticks, lots, quote units),
+which is exact and cheap in the backtest loop; `Fill` offers Decimal views for
+everything above the kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from atb.domain.enums import Liquidity, OrderSide
+from atb.domain.ids import ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from atb.domain.instrument import Instrument
+from atb.domain.money import Money, Price, Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDenied(OrderEvent):
+    """Our own risk checks refused the order; it never left."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSubmitted(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted(OrderEvent):
+    venue_order_id: VenueOrderId
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected(OrderEvent):
+    """The venue refused the order."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTriggered(OrderEvent):
+    """A stop price was touched: a stop-market now executes, a stop-limit now rests as a limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelRequested(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled(OrderEvent):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired(OrderEvent):
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(OrderEvent):
+    """One execution (trade) of an order. Several may fill one order."""
+
+    trade_id: TradeId
+    instrument: Instrument
+    side: OrderSide
+    lots: int
+    ticks: int
+    fee_units: int
+    liquidity: Liquidity
+
+    @property
+    def instrument_id(self) -> InstrumentId:
+        return self.instrument.id
+
+    @property
+    def quantity(self) -> Quantity:
+        return Quantity.from_lots(self.lots, self.instrument.lot)
+
+    @property
+    def price(self) -> Price:
+        return Price.from_ticks(self.ticks, self.instrument.tick)
+
+    @property
+    def notional_units(self) -> int:
+        return self.instrument.notional_units(self.ticks, self.lots)
+
+    @property
+    def notional(self) -> Money:
+        return Money.from_units(self.notional_units, self.instrument.quote)
+
+    @property
+    def fee(self) -> Money:
+        """Fees are charged in the quote currency in the simulated venue."""
+        return Money.from_units(self.fee_units, self.instrument.quote)
+
+    @property
+    def signed_lots(self) -> int:
+        return self.lots if self.side is OrderSide.BUY else -self.lots
+
+    def describe(self) -> str:
+        return f"{self.side.value} {self.quantity} {self.instrument_id} @ {self.price} fee {self.fee}"
+
+
+Fill = OrderFilled
+"""A fill is the `OrderFilled` event; the alias reads better in ledger code."""
+
