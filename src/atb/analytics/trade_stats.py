@@ -120,11 +120,13 @@ def profit_factor(pnl: FloatArray) -> float | None:
     and reporting a large sentinel would rank a 1-trade lucky run above a
     robust system. Trades with pnl exactly 0 count on neither side.
     """
-    gross_profit = float(pnl[pnl > 0].sum())
-    gross_loss = float(-pnl[pnl < 0].sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        gross_profit = float(pnl[pnl > 0].sum())
+        gross_loss = float(-pnl[pnl < 0].sum())
     if gross_loss == 0.0:
         return None
-    return gross_profit / gross_loss
+    value = gross_profit / gross_loss
+    return value if math.isfinite(value) else None
 
 
 def sqn(pnl: FloatArray) -> float | None:
@@ -138,10 +140,14 @@ def sqn(pnl: FloatArray) -> float | None:
         return None
     if pnl.max() == pnl.min():
         return 0.0
-    mean = float(pnl.mean())
-    dev = pnl - mean
-    std = math.sqrt(float(dev @ dev) / (n - 1))
-    return math.sqrt(n) * mean / std
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(pnl.mean())
+        dev = pnl - mean
+        std = math.sqrt(float(dev @ dev) / (n - 1))
+    if std == 0.0:  # distinct values whose spread underflows when squared
+        return 0.0
+    value = math.sqrt(n) * mean / std
+    return value if math.isfinite(value) else None
 
 
 def geometric_mean_return_pct(return_pct: FloatArray) -> float | None:
@@ -181,16 +187,18 @@ def trade_stats(trades: TradeArrays) -> dict[str, float | int | None]:
         return out
     pnl = trades.pnl
     ret = trades.return_pct
-    durations_days = (trades.exit_ts - trades.entry_ts) / NS_PER_DAY
-    return {
-        "trades": n,
-        "win_rate_pct": np.count_nonzero(pnl > 0) / n * 100.0,
-        "best_trade_pct": float(ret.max()),
-        "worst_trade_pct": float(ret.min()),
-        "avg_trade_pct": geometric_mean_return_pct(ret),
-        "max_trade_duration_days": float(durations_days.max()),
-        "avg_trade_duration_days": float(durations_days.mean()),
-        "profit_factor": profit_factor(pnl),
-        "expectancy_pct": float(ret.mean()),
-        "sqn": sqn(pnl),
-    }
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd magnitudes -> inf -> None below
+        durations_days = (trades.exit_ts - trades.entry_ts) / NS_PER_DAY
+        out = {
+            "trades": n,
+            "win_rate_pct": np.count_nonzero(pnl > 0) / n * 100.0,
+            "best_trade_pct": float(ret.max()),
+            "worst_trade_pct": float(ret.min()),
+            "avg_trade_pct": geometric_mean_return_pct(ret),
+            "max_trade_duration_days": float(durations_days.max()),
+            "avg_trade_duration_days": float(durations_days.mean()),
+            "profit_factor": profit_factor(pnl),
+            "expectancy_pct": float(ret.mean()),
+            "sqn": sqn(pnl),
+        }
+    return {k: v if v is None or math.isfinite(v) else None for k, v in out.items()}

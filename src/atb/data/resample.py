@@ -44,8 +44,7 @@ def parse_timeframe(text: str) -> int:
     count, unit = int(match.group(1)), match.group(2)
     if unit == "M":
         raise UserInputError(
-            f"invalid timeframe {text!r}: 'M' is ambiguous (months are not supported); "
-            "use 'm' for minutes"
+            f"invalid timeframe {text!r}: 'M' is ambiguous (months are not supported); use 'm' for minutes"
         )
     unit = unit.lower()
     if unit not in _UNIT_NS:

@@ -8,9 +8,8 @@ which is why the quote precision must be fine enough to hold tick × lot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from fractions import Fraction
 
 from atb.domain.errors import InvalidValueError
 from atb.domain.ids import InstrumentId
@@ -22,6 +21,13 @@ class FeeRate:
     """A fee as an exact fraction of notional, e.g. 0.001 = 10 bps."""
 
     rate: Decimal
+    _num: int = field(init=False, repr=False, compare=False)
+    _den: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        num, den = self.rate.as_integer_ratio()
+        object.__setattr__(self, "_num", num)
+        object.__setattr__(self, "_den", den)
 
     @classmethod
     def of(cls, value: Exact) -> FeeRate:
@@ -35,8 +41,12 @@ class FeeRate:
 
         A negative rate (maker rebate) rounds toward zero for the same reason.
         """
-        frac = Fraction(self.rate) * abs(notional_units)
-        return -((-frac.numerator) // frac.denominator)  # ceiling for both signs of rate
+        return -((-self._num * abs(notional_units)) // self._den)  # ceiling, exact integers
+
+    @property
+    def ratio(self) -> tuple[int, int]:
+        """The rate as (numerator, denominator) integers."""
+        return self._num, self._den
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,11 @@ class Instrument:
     min_notional: Decimal
     maker_fee: FeeRate
     taker_fee: FeeRate
+    notional_factor: int = field(init=False, repr=False, compare=False)
+    """Quote units in one tick × one lot (exact by the precision check): ticks × lots × factor = notional."""
+    min_lots: int = field(init=False, repr=False, compare=False)
+    """Smallest order in lots (at least one lot)."""
+    min_notional_units: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("tick", "lot"):
@@ -67,6 +82,10 @@ class Instrument:
             )
         if decimal_places(self.lot) > self.base.precision:
             raise InvalidValueError(f"{self.id}: base precision {self.base.precision} is finer than lot {self.lot}")
+        # Derived integer scales, computed once: the kernel reads them on every fill.
+        object.__setattr__(self, "notional_factor", int((self.tick * self.lot).scaleb(self.quote.precision)))
+        object.__setattr__(self, "min_lots", max(1, units_of(self.min_quantity, self.lot, Rounding.CEILING)))
+        object.__setattr__(self, "min_notional_units", units_of(self.min_notional, self.quote.unit, Rounding.CEILING))
 
     @classmethod
     def spot(
@@ -103,11 +122,6 @@ class Instrument:
         )
 
     # --- integer scales used by the kernel -------------------------------------------------
-    @property
-    def notional_factor(self) -> int:
-        """Quote units in one tick × one lot (an exact integer by the precision check)."""
-        return int((self.tick * self.lot).scaleb(self.quote.precision))
-
     def notional_units(self, ticks: int, lots: int) -> int:
         return ticks * lots * self.notional_factor
 
@@ -116,15 +130,6 @@ class Instrument:
 
     def quantity(self, value: Exact, rounding: Rounding = Rounding.STRICT) -> Quantity:
         return Quantity.of(value, lot=self.lot, rounding=rounding)
-
-    @property
-    def min_lots(self) -> int:
-        """Smallest order in lots (at least one lot)."""
-        return max(1, units_of(self.min_quantity, self.lot, Rounding.CEILING))
-
-    @property
-    def min_notional_units(self) -> int:
-        return units_of(self.min_notional, self.quote.unit, Rounding.CEILING)
 
     def __str__(self) -> str:
         return str(self.id)

@@ -1,0 +1,279 @@
+"""The event-driven backtest: one Python `on_bar` call per bar, exact ledger, vectorised results.
+
+The loop is deliberately tiny: set the cursor, call the strategy, and touch
+the venue only when orders exist. Everything per-bar that is not the
+strategy's own decision (equity curve, exposure, drawdowns, MAE/MFE) is
+rebuilt after the run from the fills, with numpy.
+"""
+
+from __future__ import annotations
+
+import gc
+import traceback
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from atb.analytics.performance import EquityCurve, compute_stats, var_cvar_historical, returns
+from atb.analytics.trade_stats import TradeArrays
+from atb.data.bars import Bars
+from atb.data.resample import parse_timeframe, resample
+from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled
+from atb.engine.context import BacktestContext
+from atb.engine.execution import ExecutionConfig
+from atb.engine.market import MarketData, instrument_for
+from atb.engine.results import BacktestResult
+from atb.engine.trades import build_trades, excursions
+from atb.engine.venue import SimulatedVenue
+from atb.errors import UserInputError
+from atb.strategy.base import Strategy
+
+ProgressCallback = Callable[[int, int], None]
+_CHUNK = 1 << 16
+
+
+class StrategyError(UserInputError):
+    """The strategy's own code raised; the message names the bar and the line."""
+
+
+def _resample_by_name(bars: Bars, timeframe: str) -> tuple[Bars, int]:
+    ns = parse_timeframe(timeframe)
+    return resample(bars, ns), ns
+
+
+class Backtest:
+    """Wire a strategy, data and an account; `run()` returns a `BacktestResult`.
+
+    `data` is one `Bars` or several (multi-asset); the first is the primary
+    instrument (`strategy.data`). Several instruments must share timestamps.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        data: Bars | Sequence[Bars],
+        *,
+        instruments: dict[str, Instrument] | None = None,
+        cash: str | int | Decimal = "10000",
+        mode: AccountMode = AccountMode.MARGIN,
+        leverage: str | int | Decimal = 1,
+        execution: ExecutionConfig | None = None,
+        fee: str | None = None,
+        equity_points: int = 10_000,
+    ) -> None:
+        series = [data] if isinstance(data, Bars) else list(data)
+        if not series:
+            raise UserInputError("no data to backtest")
+        for bars in series[1:]:
+            if len(bars) != len(series[0]) or not np.array_equal(bars.ts, series[0].ts):
+                raise UserInputError(
+                    f"{bars.symbol} and {series[0].symbol} do not share timestamps; "
+                    "multi-asset runs need aligned bars"
+                )
+        if len(series[0]) < 2:
+            raise UserInputError("a backtest needs at least 2 bars")
+        if equity_points < 0:
+            raise UserInputError("equity_points must be >= 0 (0 = every bar)")
+        instruments = dict(instruments or {})
+        markets: dict[str, MarketData] = {}
+        for bars in series:
+            inst = instruments.get(bars.symbol) or instrument_for(bars, fee=fee)
+            if str(inst.id) in markets:
+                raise UserInputError(f"{inst.id} appears twice in the data")
+            markets[str(inst.id)] = MarketData.build(inst, bars)
+        quotes = {m.instrument.quote for m in markets.values()}
+        if len(quotes) != 1:
+            raise UserInputError("all instruments of one run must share a quote currency")
+        (quote,) = quotes
+        try:
+            cash_money = Money.of(str(cash), quote)
+            leverage_d = Decimal(str(leverage))
+        except (ArithmeticError, ValueError) as exc:
+            raise UserInputError(f"bad cash or leverage: {exc}") from None
+        self.strategy = strategy
+        self.markets = markets
+        self.primary = next(iter(markets))
+        self.account = Account(quote, cash_money, mode=mode, leverage=leverage_d)
+        self.execution = execution or ExecutionConfig()
+        self.equity_points = equity_points
+        self.orders: list[Order] = []
+        self.fills: list[OrderFilled] = []
+        self.fill_bars: list[int] = []
+        self.venue = SimulatedVenue(self.account, markets, self.execution, self._on_fill, self._on_order_closed)
+        self.ctx = BacktestContext(
+            markets,
+            self.primary,
+            self.account,
+            self.venue,
+            ClientOrderIdFactory("bt"),
+            _resample_by_name,
+            self.orders.append,
+        )
+
+    # --- venue → strategy -------------------------------------------------------------------
+    def _on_fill(self, fill: OrderFilled, order: Order) -> None:
+        self.fills.append(fill)
+        self.fill_bars.append(self.venue.bar)
+        self.strategy.on_fill(fill)
+
+    def _on_order_closed(self, order: Order) -> None:
+        self.strategy.on_order(order)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
+        strategy = self.strategy
+        strategy.bind(self.ctx)
+        n = len(self.markets[self.primary])
+        ts: list[int] = self.ctx._ts
+        cursor = self.ctx.cursor
+        venue = self.venue
+        working = venue.working
+        close_queue = venue.close_queue
+        on_bar = strategy.on_bar
+        i = 0
+        # The cyclic GC would rescan the million-element series lists every few
+        # thousand allocations; nothing the loop allocates forms cycles, so it is
+        # paused for the run (and the heap built so far frozen out of its scans).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        gc.freeze()
+        try:
+            strategy.on_start()
+            for start in range(0, n, _CHUNK):
+                for i in range(start, min(start + _CHUNK, n)):
+                    if working:
+                        venue.process_bar(i, ts[i])
+                    cursor.i = i
+                    on_bar()
+                    if close_queue:
+                        venue.process_close(i, ts[i])
+                if progress is not None:
+                    progress(min(start + _CHUNK, n), n)
+            strategy.on_stop()
+        except UserInputError:
+            raise
+        except Exception as exc:
+            raise _strategy_error(exc, i, ts[i] if ts else 0) from exc
+        finally:
+            gc.unfreeze()
+            if gc_was_enabled:
+                gc.enable()
+        return self._result()
+
+    # --- results ----------------------------------------------------------------------------
+    def _result(self) -> BacktestResult:
+        primary = self.markets[self.primary]
+        bars = primary.bars
+        n = len(bars)
+        ts = bars.ts
+        fill_bars = np.asarray(self.fill_bars, dtype=np.int64)
+        # exact cash after each fill, and the index of the last fill at or before each bar
+        cash_steps = [self.account.initial_units]
+        for fill in self.fills:
+            cash_steps.append(cash_steps[-1] - fill.signed_lots * fill.ticks * fill.instrument.notional_factor - fill.fee_units)
+        last_fill = np.searchsorted(fill_bars, np.arange(n), side="right")  # fills booked by bar i's close
+        equity_f = np.asarray(cash_steps, dtype=np.float64)[last_fill]
+        exposed = np.zeros(n, dtype=bool)
+        lots_by_symbol: dict[str, np.ndarray[Any, Any]] = {}
+        for sym, market in self.markets.items():
+            deltas = np.zeros(len(self.fills) + 1, dtype=np.int64)
+            for k, fill in enumerate(self.fills):
+                if str(fill.instrument.id) == sym:
+                    deltas[k + 1] = fill.signed_lots
+            lots_steps = np.cumsum(deltas)
+            lots_bar = lots_steps[last_fill]
+            lots_by_symbol[sym] = lots_steps
+            exposed |= lots_bar != 0
+            equity_f += lots_bar.astype(np.float64) * market.close.astype(np.float64) * market.instrument.notional_factor
+        scale = 10.0 ** self.account.currency.precision
+        equity_f /= scale
+
+        # exact equity at the sampled points
+        every = 1 if self.equity_points == 0 or n <= self.equity_points else -(-n // self.equity_points)
+        sample = list(range(0, n, every))
+        if sample[-1] != n - 1:
+            sample.append(n - 1)
+        equity_exact: dict[int, int] = {}
+        last_fill_list = last_fill.tolist()
+        for i in sample:
+            k = last_fill_list[i]
+            value = cash_steps[k]
+            for sym, market in self.markets.items():
+                lots = int(lots_by_symbol[sym][k])
+                if lots:
+                    value += lots * int(market.close[i]) * market.instrument.notional_factor
+            equity_exact[i] = value
+
+        last_close = {sym: int(m.close[n - 1]) for sym, m in self.markets.items()}
+        trades = build_trades(self.fills, self.fill_bars, last_close, n - 1, int(ts[n - 1]))
+        entry_price = np.array(
+            [t.entry_notional / (t.lots * t.instrument.notional_factor) * float(t.instrument.tick) for t in trades],
+            dtype=np.float64,
+        )
+        mae, mfe = excursions(
+            trades,
+            entry_price,
+            {s: m.bars.high for s, m in self.markets.items()},
+            {s: m.bars.low for s, m in self.markets.items()},
+        )
+        trade_arrays = TradeArrays(
+            pnl=np.array([t.pnl_units for t in trades], dtype=np.float64) / scale,
+            return_pct=np.array(
+                [t.pnl_units / t.entry_notional * 100.0 if t.entry_notional else 0.0 for t in trades], dtype=np.float64
+            ),
+            entry_ts=np.array([t.entry_ts for t in trades], dtype=np.int64),
+            exit_ts=np.array([t.exit_ts for t in trades], dtype=np.int64),
+            fees=np.array([t.fees for t in trades], dtype=np.float64) / scale,
+        )
+        initial = self.account.initial_units / scale
+        curve = EquityCurve(equity=equity_f, ts=ts, timeframe_ns=bars.timeframe_ns, exposed=exposed)
+        stats = compute_stats(
+            curve, trade_arrays, close=bars.close, initial_cash=initial, total_fees=self.account.fees_units / scale
+        )
+        risk = var_cvar_historical(returns(equity_f, initial), 0.95)
+        stats["var_95_pct"] = None if risk is None else risk[0]
+        stats["cvar_95_pct"] = None if risk is None else risk[1]
+        stats["warmup_bars"] = self.strategy.warmup_bars
+        stats["orders"] = len(self.orders)
+        stats["final_equity_exact"] = str(Decimal(equity_exact[n - 1]).scaleb(-self.account.currency.precision))
+        meta = {
+            "strategy": type(self.strategy).name or type(self.strategy).__name__,
+            "params": self.strategy.params,
+            "symbols": list(self.markets),
+            "timeframe_s": bars.timeframe_ns // 1_000_000_000,
+            "cash": str(Money.from_units(self.account.initial_units, self.account.currency).amount),
+            "account_mode": self.account.mode.value,
+            "leverage": str(self.account.leverage),
+            "fill": self.execution.fill.value,
+            "latency_bars": self.execution.latency_bars,
+            "equity_every": every,
+            "_grids": {s: (m.instrument.lot, m.instrument.tick) for s, m in self.markets.items()},
+        }
+        return BacktestResult(
+            stats=stats,
+            trades=trades,
+            orders=self.orders,
+            fills=self.fills,
+            account=self.account,
+            ts=ts,
+            equity=equity_f,
+            equity_exact=equity_exact,
+            mae_pct=mae,
+            mfe_pct=mfe,
+            meta=meta,
+            messages=self.ctx.messages,
+        )
+
+
+def _strategy_error(exc: Exception, bar: int, ts_ns: int) -> StrategyError:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    for frame in reversed(frames):
+        if "/atb/" not in frame.filename.replace("\\", "/") or "/atb/strategy/builtin/" in frame.filename:
+            where = f" ({frame.filename}:{frame.lineno} in {frame.name})"
+            break
+    stamp = np.datetime_as_string(np.int64(ts_ns).astype("datetime64[ns]"), unit="s")
+    return StrategyError(f"strategy raised {type(exc).__name__}: {exc} at bar {bar} ({stamp}Z){where}")
+

@@ -1,0 +1,133 @@
+"""The strategy's window onto a backtest: implements `atb.strategy.context.StrategyContext`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from atb.data.bars import Bars
+from atb.domain import Account, ClientOrderIdFactory, Order, Position
+from atb.domain.ids import InstrumentId
+from atb.errors import UserInputError
+from atb.engine.market import MarketData
+from atb.engine.venue import SimulatedVenue
+from atb.strategy.context import Feed, OrderRequest
+
+
+class Cursor:
+    """The bar being processed; every Series reads it."""
+
+    __slots__ = ("i",)
+
+    def __init__(self) -> None:
+        self.i = 0
+
+
+class BacktestContext:
+    def __init__(
+        self,
+        markets: dict[str, MarketData],
+        primary: str,
+        account: Account,
+        venue: SimulatedVenue,
+        ids: ClientOrderIdFactory,
+        resample: Callable[[Bars, str], tuple[Bars, int]],
+        on_submit: Callable[[Order], None],
+    ) -> None:
+        self.cursor = Cursor()
+        self._markets = markets
+        self._account = account
+        self._venue = venue
+        self._ids = ids
+        self._resample = resample
+        self._on_submit = on_submit
+        self._feeds = {sym: Feed(m.instrument, m.bars, self.cursor) for sym, m in markets.items()}
+        self._primary = self._feeds[primary]
+        self._ts: list[int] = markets[primary].bars.ts.tolist()
+        self._higher: dict[tuple[str, str], Feed] = {}
+        self.messages: list[tuple[int, str]] = []
+
+    @property
+    def primary(self) -> Feed:
+        return self._primary
+
+    def feed(self, symbol: str) -> Feed:
+        try:
+            return self._feeds[symbol]
+        except KeyError:
+            known = ", ".join(self._feeds)
+            raise UserInputError(f"no data for {symbol!r} in this run (have: {known})") from None
+
+    def symbols(self) -> list[str]:
+        return list(self._feeds)
+
+    def higher_timeframe(self, symbol: str, timeframe: str) -> Feed:
+        key = (symbol, timeframe)
+        feed = self._higher.get(key)
+        if feed is None:
+            base = self.feed(symbol)
+            bars = self._markets[symbol].bars
+            htf, htf_ns = self._resample(bars, timeframe)
+            if htf_ns <= bars.timeframe_ns:
+                raise UserInputError(f"timeframe {timeframe} is not higher than the data's bars")
+            # base bar i is complete at ts[i] + base_tf; a higher bar j at hts[j] + htf_tf
+            base_close = bars.ts + bars.timeframe_ns
+            htf_close = htf.ts + htf_ns
+            index_map = (np.searchsorted(htf_close, base_close, side="right") - 1).astype(np.int64)
+            feed = Feed(base.instrument, htf, self.cursor, index_map)
+            self._higher[key] = feed
+        return feed
+
+    def submit(self, request: OrderRequest) -> Order:
+        market = self._markets.get(request.symbol)
+        if market is None:
+            raise UserInputError(f"cannot trade {request.symbol!r}: not in this run")
+        ts = self._ts[self.cursor.i]
+        order = Order(
+            self._ids.next(),
+            InstrumentId(request.symbol),
+            request.side,
+            request.order_type,
+            lots=request.lots,
+            notional_units=request.notional_units,
+            equity_fraction=request.equity_fraction,
+            limit_ticks=request.limit_ticks,
+            stop_ticks=request.stop_ticks,
+            tif=request.tif,
+            post_only=request.post_only,
+            reduce_only=request.reduce_only,
+            ts_init=ts,
+            tag=request.tag,
+        )
+        self._on_submit(order)
+        self._venue.submit(order, self.cursor.i, ts)
+        return order
+
+    def cancel(self, order: Order) -> None:
+        self._venue.cancel(order, self._ts[self.cursor.i])
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self._venue.open_orders(symbol)
+
+    def position(self, symbol: str) -> Position:
+        return self._account.position(self.feed(symbol).instrument)
+
+    def mark_ticks(self, symbol: str) -> int:
+        return int(self._markets[symbol].close[self.cursor.i])
+
+    def equity_units(self) -> int:
+        i = self.cursor.i
+        marks = {
+            iid: int(self._markets[str(iid)].close[i]) for iid, pos in self._account.positions.items() if pos.lots
+        }
+        return self._account.equity_units(marks)
+
+    def cash_units(self) -> int:
+        return self._account.cash_units
+
+    def now_ns(self) -> int:
+        return self._ts[self.cursor.i]
+
+    def log(self, message: str) -> None:
+        self.messages.append((self._ts[self.cursor.i], message))

@@ -1,0 +1,119 @@
+"""Market data on the instrument's integer grids, and instruments for data with no venue rules.
+
+Prices arrive as float64 (parsed from CSV/Parquet). Each is snapped to the
+nearest tick and the snap is checked: a price that is not within 1e-6 ticks
+of the grid means the tick is wrong for this data, and the run stops rather
+than trade on silently rounded prices. For any price written with fewer than
+~15 significant digits the float's error is far below that bound, so the
+integer recovered is exactly the decimal in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from atb.data.bars import Bars
+from atb.domain import Instrument
+from atb.errors import DataValidationError
+
+IntArray = npt.NDArray[np.int64]
+
+_SNAP_TOLERANCE = 1e-6
+_MAX_INFERRED_DECIMALS = 10
+
+# Trading rules of well-known pairs (Binance spot filters); anything else is inferred from the data.
+KNOWN_INSTRUMENTS: dict[str, dict[str, str]] = {
+    "BTC/USDT": {"tick": "0.01", "lot": "0.00001", "min_quantity": "0.00001", "min_notional": "5"},
+    "ETH/USDT": {"tick": "0.01", "lot": "0.0001", "min_quantity": "0.0001", "min_notional": "5"},
+    "BNB/USDT": {"tick": "0.01", "lot": "0.001", "min_quantity": "0.001", "min_notional": "5"},
+    "SOL/USDT": {"tick": "0.01", "lot": "0.001", "min_quantity": "0.001", "min_notional": "5"},
+    "XRP/USDT": {"tick": "0.0001", "lot": "0.1", "min_quantity": "0.1", "min_notional": "5"},
+    "ADA/USDT": {"tick": "0.0001", "lot": "0.1", "min_quantity": "0.1", "min_notional": "5"},
+    "DOGE/USDT": {"tick": "0.00001", "lot": "1", "min_quantity": "1", "min_notional": "5"},
+    "DOT/USDT": {"tick": "0.001", "lot": "0.01", "min_quantity": "0.01", "min_notional": "5"},
+    "LINK/USDT": {"tick": "0.001", "lot": "0.01", "min_quantity": "0.01", "min_notional": "5"},
+    "LTC/USDT": {"tick": "0.01", "lot": "0.001", "min_quantity": "0.001", "min_notional": "5"},
+}
+
+
+def infer_tick(bars: Bars) -> Decimal:
+    """The coarsest power-of-ten tick on which every price of the data lies."""
+    prices = np.concatenate([bars.open, bars.high, bars.low, bars.close])
+    for decimals in range(_MAX_INFERRED_DECIMALS + 1):
+        scaled = prices * (10.0**decimals)
+        if np.all(np.abs(scaled - np.rint(scaled)) <= _SNAP_TOLERANCE * np.maximum(1.0, 1e-9 * np.abs(scaled))):
+            return Decimal(1).scaleb(-decimals)
+    raise DataValidationError(
+        f"{bars.symbol}: prices carry more than {_MAX_INFERRED_DECIMALS} decimals; give the tick size explicitly"
+    )
+
+
+def instrument_for(
+    bars: Bars,
+    *,
+    symbol: str | None = None,
+    tick: str | None = None,
+    lot: str | None = None,
+    fee: str | None = None,
+) -> Instrument:
+    """Venue rules for `bars`: a known pair's filters, or tick inferred from the data and lot 1e-8."""
+    sym = symbol or bars.symbol
+    if "/" not in sym:
+        sym = f"{sym}/USD"
+    known = KNOWN_INSTRUMENTS.get(sym.upper(), {})
+    rules = {
+        "tick": tick or known.get("tick") or str(infer_tick(bars)),
+        "lot": lot or known.get("lot", "0.00000001"),
+        "min_quantity": known.get("min_quantity", "0"),
+        "min_notional": known.get("min_notional", "0"),
+    }
+    fee_rate = fee if fee is not None else "0.001"
+    instrument = Instrument.spot(sym.upper(), maker_fee=fee_rate, taker_fee=fee_rate, **rules)
+    return instrument
+
+
+def to_ticks(values: npt.NDArray[np.float64], tick: Decimal, what: str, symbol: str) -> IntArray:
+    """Snap float prices onto the tick grid as exact int64, refusing any that are off-grid."""
+    scaled = values / float(tick)
+    ticks = np.rint(scaled)
+    off = np.abs(scaled - ticks) > _SNAP_TOLERANCE * np.maximum(1.0, 1e-9 * np.abs(scaled))
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise DataValidationError(
+            f"{symbol}: {what} price {values[row]!r} at bar {row} is not a multiple of the tick {tick}; "
+            "pass the right --tick for this data"
+        )
+    if ticks.size and ticks.max() >= 2.0**53:
+        raise DataValidationError(f"{symbol}: prices too large for tick {tick}")
+    return ticks.astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketData:
+    """One instrument's bars with prices in ticks: what the simulated venue matches against."""
+
+    instrument: Instrument
+    bars: Bars
+    open: IntArray
+    high: IntArray
+    low: IntArray
+    close: IntArray
+
+    @classmethod
+    def build(cls, instrument: Instrument, bars: Bars) -> MarketData:
+        sym = str(instrument.id)
+        return cls(
+            instrument,
+            bars,
+            to_ticks(bars.open, instrument.tick, "open", sym),
+            to_ticks(bars.high, instrument.tick, "high", sym),
+            to_ticks(bars.low, instrument.tick, "low", sym),
+            to_ticks(bars.close, instrument.tick, "close", sym),
+        )
+
+    def __len__(self) -> int:
+        return len(self.bars)

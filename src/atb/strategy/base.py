@@ -1,0 +1,364 @@
+"""The `Strategy` base class: what a user subclasses, identical in every mode.
+
+    class SmaCross(Strategy):
+        fast = Param(10, ge=2)
+        slow = Param(30, ge=3)
+
+        def on_start(self) -> None:
+            self.fast_ma = self.I(indicators.sma, self.data.close, self.fast)
+            self.slow_ma = self.I(indicators.sma, self.data.close, self.slow)
+
+        def on_bar(self) -> None:
+            if self.fast_ma.now > self.slow_ma.now and self.position.is_flat:
+                self.buy(fraction=1)
+
+Callbacks: `on_start` (declare indicators), `on_bar` (every bar, after it
+closed, warm-up included: values read NaN until an indicator is ready),
+`on_fill`, `on_order` (rejected, cancelled, expired), `on_stop`. They take
+`**kwargs`-free signatures on purpose: the engine calls them positionally.
+
+Sizes are keyword-only and mean one thing each: `quantity=` (base units),
+`notional=` (quote currency), `fraction=` (share of equity). Floats are
+accepted here, at the edge, and rounded by a stated rule: quantities and
+notionals DOWN, buy limits FLOOR and sell limits CEILING (never a worse
+price), buy stops CEILING and sell stops FLOOR (never triggered early).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import numpy as np
+
+from atb.domain import Fill, Order, OrderSide, OrderType, Position, Rounding, TimeInForce
+from atb.domain.errors import InvalidOrderError
+from atb.domain.money import units_of
+from atb.strategy.context import Feed, OrderRequest, StrategyContext
+from atb.strategy.params import Param, ParamSpec, params_of, unknown_parameter
+from atb.strategy.series import MappedSeries, Series
+
+Number = int | float | str | Decimal
+
+
+def _exact(value: Number, what: str) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidOrderError(f"{what} must be a number, not bool")
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidOrderError(f"{what} must be finite, got {value}")
+        return Decimal(repr(value))
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            raise InvalidOrderError(f"{what} {value!r} is not a number") from None
+    raise InvalidOrderError(f"{what} must be a number, got {type(value).__name__}")
+
+
+class PositionView:
+    """Read-only view of one instrument's position, for use inside `on_bar`."""
+
+    __slots__ = ("_pos",)
+
+    def __init__(self, position: Position) -> None:
+        self._pos = position
+
+    @property
+    def is_flat(self) -> bool:
+        return self._pos.lots == 0
+
+    @property
+    def is_long(self) -> bool:
+        return self._pos.lots > 0
+
+    @property
+    def is_short(self) -> bool:
+        return self._pos.lots < 0
+
+    @property
+    def size(self) -> Decimal:
+        """Signed quantity in base units (negative when short)."""
+        return Decimal(self._pos.lots) * self._pos.instrument.lot
+
+    @property
+    def lots(self) -> int:
+        return self._pos.lots
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self._pos.avg_entry_price
+
+    def __repr__(self) -> str:
+        return f"PositionView({self._pos!r})"
+
+
+class Strategy:
+    """Subclass me. Parameters are `Param` class attributes; see the module docstring."""
+
+    name: ClassVar[str] = ""
+    """Registry name (`atb strategies`); empty for user strategies loaded from a file."""
+
+    description: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        declared = params_of(type(self))
+        for key in params:
+            if key not in declared:
+                raise unknown_parameter(type(self), key)
+        for key, param in declared.items():
+            value = params[key] if key in params else param.default
+            self.__dict__[key] = param.validate(value)
+        self.validate_params()
+        self._ctx: StrategyContext | None = None
+        self._positions: dict[str, PositionView] = {}
+        self.warmup_bars = 0
+
+    # --- for subclasses ---------------------------------------------------------------------
+    def validate_params(self) -> None:
+        """Cross-parameter checks (e.g. fast < slow); raise `ParameterError`."""
+
+    def on_start(self) -> None:
+        """Declare indicators here with `self.I(...)`."""
+
+    def on_bar(self) -> None:
+        """Called once per bar, after the bar closed."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """Called after each execution of one of this strategy's orders."""
+
+    def on_order(self, order: Order) -> None:
+        """Called when an order ends without filling completely (rejected, cancelled, expired)."""
+
+    def on_stop(self) -> None:
+        """Called once after the last bar."""
+
+    # --- introspection ----------------------------------------------------------------------
+    @classmethod
+    def param_specs(cls) -> list[ParamSpec]:
+        return [p.spec for p in params_of(cls).values()]
+
+    @classmethod
+    def parse_params(cls, pairs: dict[str, str]) -> dict[str, Any]:
+        """Parse `key=value` strings from the command line into typed values."""
+        declared = params_of(cls)
+        out: dict[str, Any] = {}
+        for key, text in pairs.items():
+            if key not in declared:
+                raise unknown_parameter(cls, key)
+            out[key] = declared[key].parse(text)
+        return out
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {key: self.__dict__[key] for key in params_of(type(self))}
+
+    # --- wiring (engine side) ---------------------------------------------------------------
+    def bind(self, ctx: StrategyContext) -> None:
+        self._ctx = ctx
+        self.data: Feed = ctx.primary
+        self._positions = {}
+
+    @property
+    def ctx(self) -> StrategyContext:
+        if self._ctx is None:
+            raise RuntimeError("strategy is not attached to an engine yet")
+        return self._ctx
+
+    # --- data -------------------------------------------------------------------------------
+    def feed(self, symbol: str) -> Feed:
+        return self.ctx.feed(symbol)
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.ctx.symbols()
+
+    def timeframe(self, timeframe: str, symbol: str | None = None) -> Feed:
+        """The same instrument on a higher timeframe; a bar is visible only after it closed."""
+        return self.ctx.higher_timeframe(symbol or self.data.symbol, timeframe)
+
+    def I(self, func: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:  # noqa: E743
+        """Declare an indicator: computed once over all bars, revealed bar by bar.
+
+        Series arguments are passed to `func` as whole arrays; `func` must be
+        causal (value at i from inputs up to i), which every function in
+        `atb.strategy.indicators` is and the tests check. Returns a `Series`,
+        or a tuple of them when `func` returns several arrays.
+        """
+        clock: Series | None = None
+        plain = []
+        for arg in args:
+            if isinstance(arg, Series):
+                clock = clock or arg
+                plain.append(arg._array)
+            else:
+                plain.append(arg)
+        raw = func(*plain, **kwargs)
+        label = name or getattr(func, "__name__", "indicator")
+        outputs = list(raw) if isinstance(raw, tuple) else [raw]
+        wrapped = [self._wrap(np.asarray(out, dtype=np.float64), clock, label) for out in outputs]
+        for arr in outputs:
+            values = np.asarray(arr, dtype=np.float64)
+            finite = np.flatnonzero(~np.isnan(values))
+            first_ready = int(finite[0]) if len(finite) else len(values)
+            if clock is None or not isinstance(clock, MappedSeries):
+                self.warmup_bars = max(self.warmup_bars, first_ready)
+        return tuple(wrapped) if isinstance(raw, tuple) else wrapped[0]
+
+    def _wrap(self, values: np.ndarray[Any, Any], clock: Series | None, name: str) -> Series:
+        ctx = self.ctx
+        if isinstance(clock, MappedSeries):
+            return MappedSeries(values, np.asarray(clock._map, dtype=np.int64), ctx.cursor, name)
+        if len(values) != len(self.data.close._values):
+            raise ValueError(f"indicator {name!r} returned {len(values)} values for {len(self.data.close._values)} bars")
+        return Series(values, ctx.cursor, name)
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def position(self) -> PositionView:
+        """Position in the primary instrument."""
+        return self.position_of(self.data.symbol)
+
+    def position_of(self, symbol: str) -> PositionView:
+        view = self._positions.get(symbol)
+        if view is None:
+            view = self._positions[symbol] = PositionView(self.ctx.position(symbol))
+        return view
+
+    @property
+    def equity(self) -> Decimal:
+        """Cash plus positions marked at the latest close, exact."""
+        return Decimal(self.ctx.equity_units()).scaleb(-self.data.instrument.quote.precision)
+
+    @property
+    def cash(self) -> Decimal:
+        return Decimal(self.ctx.cash_units()).scaleb(-self.data.instrument.quote.precision)
+
+    @property
+    def now_ns(self) -> int:
+        """Open time (UTC epoch ns) of the bar being processed."""
+        return self.ctx.now_ns()
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return self.ctx.open_orders(symbol)
+
+    def log(self, message: str) -> None:
+        self.ctx.log(message)
+
+    # --- orders -----------------------------------------------------------------------------
+    def buy(
+        self,
+        *,
+        quantity: Number | None = None,
+        notional: Number | None = None,
+        fraction: Number | None = None,
+        limit: Number | None = None,
+        stop: Number | None = None,
+        tif: TimeInForce | str = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        symbol: str | None = None,
+        tag: str = "",
+    ) -> Order:
+        return self._order(OrderSide.BUY, quantity, notional, fraction, limit, stop, tif, post_only, reduce_only, symbol, tag)
+
+    def sell(
+        self,
+        *,
+        quantity: Number | None = None,
+        notional: Number | None = None,
+        fraction: Number | None = None,
+        limit: Number | None = None,
+        stop: Number | None = None,
+        tif: TimeInForce | str = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        symbol: str | None = None,
+        tag: str = "",
+    ) -> Order:
+        return self._order(OrderSide.SELL, quantity, notional, fraction, limit, stop, tif, post_only, reduce_only, symbol, tag)
+
+    def close(self, symbol: str | None = None, *, tag: str = "close") -> Order | None:
+        """Flatten the position with a reduce-only market order; None when already flat."""
+        sym = symbol or self.data.symbol
+        lots = self.ctx.position(sym).lots
+        if lots == 0:
+            return None
+        side = OrderSide.SELL if lots > 0 else OrderSide.BUY
+        return self.ctx.submit(OrderRequest(sym, side, OrderType.MARKET, lots=abs(lots), reduce_only=True, tag=tag))
+
+    def cancel(self, order: Order) -> None:
+        self.ctx.cancel(order)
+
+    def cancel_all(self, symbol: str | None = None) -> None:
+        for order in self.ctx.open_orders(symbol):
+            self.ctx.cancel(order)
+
+    def _order(
+        self,
+        side: OrderSide,
+        quantity: Number | None,
+        notional: Number | None,
+        fraction: Number | None,
+        limit: Number | None,
+        stop: Number | None,
+        tif: TimeInForce | str,
+        post_only: bool,
+        reduce_only: bool,
+        symbol: str | None,
+        tag: str,
+    ) -> Order:
+        sym = symbol or self.data.symbol
+        inst = self.ctx.feed(sym).instrument
+        if sum(x is not None for x in (quantity, notional, fraction)) != 1:
+            raise InvalidOrderError("give exactly one of quantity=, notional= or fraction=")
+        lots = notional_units = None
+        equity_fraction = None
+        if quantity is not None:
+            lots = units_of(_exact(quantity, "quantity"), inst.lot, Rounding.DOWN)
+            if lots <= 0:
+                raise InvalidOrderError(f"quantity {quantity} is below one lot ({inst.lot}) of {sym}")
+        elif notional is not None:
+            notional_units = units_of(_exact(notional, "notional"), inst.quote.unit, Rounding.DOWN)
+            if notional_units <= 0:
+                raise InvalidOrderError(f"notional {notional} must be positive")
+        else:
+            assert fraction is not None
+            equity_fraction = _exact(fraction, "fraction")
+        buy = side is OrderSide.BUY
+        limit_ticks = None if limit is None else units_of(
+            _exact(limit, "limit price"), inst.tick, Rounding.FLOOR if buy else Rounding.CEILING
+        )
+        stop_ticks = None if stop is None else units_of(
+            _exact(stop, "stop price"), inst.tick, Rounding.CEILING if buy else Rounding.FLOOR
+        )
+        if stop_ticks is not None:
+            order_type = OrderType.STOP_LIMIT if limit_ticks is not None else OrderType.STOP_MARKET
+        else:
+            order_type = OrderType.LIMIT if limit_ticks is not None else OrderType.MARKET
+        try:
+            time_in_force = TimeInForce(tif)
+        except ValueError:
+            raise InvalidOrderError(f"time in force must be gtc, ioc or fok, got {tif!r}") from None
+        request = OrderRequest(
+            sym,
+            side,
+            order_type,
+            lots=lots,
+            notional_units=notional_units,
+            equity_fraction=equity_fraction,
+            limit_ticks=limit_ticks,
+            stop_ticks=stop_ticks,
+            tif=time_in_force,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            tag=tag,
+        )
+        return self.ctx.submit(request)
+
+
+def strategy_params(cls: type[Strategy]) -> dict[str, Param[Any]]:
+    return params_of(cls)

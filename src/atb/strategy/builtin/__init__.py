@@ -1,0 +1,1 @@
+"""Built-in strategies, registered by name for `atb backtest --strategy NAME`."""

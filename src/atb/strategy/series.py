@@ -1,0 +1,137 @@
+"""Causal, bar-relative views of data columns and indicators.
+
+A `Series` wraps an array computed over the whole run, but only reveals it up
+to the bar being processed: `s[0]` (or `s.now`) is the current bar,
+`s[-1]` the one before, and any positive offset raises `LookAheadError`. The
+array is computed once, vectorised, before the run; reading is one list
+index, cheap enough for a callback on every bar.
+
+Values are held in a Python list (not a numpy array): indexing a list returns
+a float without allocating a numpy scalar, several times faster.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from atb.errors import AtbError
+
+
+class LookAheadError(AtbError, IndexError):
+    """A strategy asked for a value from a bar that has not closed yet."""
+
+
+class BarCursor(Protocol):
+    """The engine's bar index: the only mutable thing a Series reads."""
+
+    i: int
+
+
+class Series:
+    __slots__ = ("_array", "_cursor", "_values", "name")
+
+    def __init__(self, values: npt.ArrayLike, cursor: BarCursor, name: str = "") -> None:
+        array = np.asarray(values)
+        if array.ndim != 1:
+            raise ValueError(f"series {name!r} must be one-dimensional, got shape {array.shape}")
+        self._array = array
+        self._values: list[float] = array.tolist()
+        self._cursor = cursor
+        self.name = name
+
+    @property
+    def now(self) -> float:
+        """Value at the current bar."""
+        return self._values[self._cursor.i]
+
+    @property
+    def prev(self) -> float:
+        """Value at the previous bar (NaN-free only after warm-up; IndexError at the first bar)."""
+        i = self._cursor.i
+        if i == 0:
+            raise IndexError(f"series {self.name!r}: no bar before the first")
+        return self._values[i - 1]
+
+    def __getitem__(self, offset: int) -> float:
+        if offset > 0:
+            raise LookAheadError(f"series {self.name!r}[{offset}] looks {offset} bar(s) into the future")
+        i = self._cursor.i + offset
+        if i < 0:
+            raise IndexError(f"series {self.name!r}[{offset}] is before the first bar")
+        return self._values[i]
+
+    def window(self, n: int) -> npt.NDArray[np.float64]:
+        """The last `n` values up to and including the current bar (a read-only numpy view)."""
+        i = self._cursor.i + 1
+        view = self._array[max(0, i - n) : i]
+        view.flags.writeable = False
+        return view  # type: ignore[no-any-return]
+
+    def history(self) -> npt.NDArray[np.float64]:
+        """Everything revealed so far (read-only view)."""
+        return self.window(self._cursor.i + 1)
+
+    def __len__(self) -> int:
+        """Bars revealed so far."""
+        return self._cursor.i + 1
+
+    def __float__(self) -> float:
+        return float(self.now)
+
+    def __repr__(self) -> str:
+        return f"Series({self.name!r}, now={self.now!r})"
+
+
+class MappedSeries(Series):
+    """A series on another clock (a higher timeframe), read through an index map.
+
+    `index_map[i]` is the last higher-timeframe bar that had *closed* by the
+    close of base bar `i` (-1 when none had), so nothing from an unfinished
+    1d bar is visible on the 1h bars inside it.
+    """
+
+    __slots__ = ("_map",)
+
+    def __init__(self, values: npt.ArrayLike, index_map: npt.NDArray[np.int64], cursor: BarCursor, name: str = "") -> None:
+        super().__init__(values, cursor, name)
+        self._map: list[int] = index_map.tolist()
+
+    def _at(self, base_index: int) -> int:
+        j = self._map[base_index]
+        if j < 0:
+            raise IndexError(f"series {self.name!r}: no {self.name or 'higher-timeframe'} bar has closed yet")
+        return j
+
+    @property
+    def now(self) -> float:
+        return self._values[self._at(self._cursor.i)]
+
+    @property
+    def prev(self) -> float:
+        j = self._at(self._cursor.i) - 1
+        if j < 0:
+            raise IndexError(f"series {self.name!r}: no bar before the first")
+        return self._values[j]
+
+    def __getitem__(self, offset: int) -> float:
+        if offset > 0:
+            raise LookAheadError(f"series {self.name!r}[{offset}] looks {offset} bar(s) into the future")
+        j = self._at(self._cursor.i) + offset
+        if j < 0:
+            raise IndexError(f"series {self.name!r}[{offset}] is before the first bar")
+        return self._values[j]
+
+    def window(self, n: int) -> npt.NDArray[np.float64]:
+        j = self._map[self._cursor.i] + 1
+        view = self._array[max(0, j - n) : max(0, j)]
+        view.flags.writeable = False
+        return view  # type: ignore[no-any-return]
+
+    def history(self) -> npt.NDArray[np.float64]:
+        return self.window(self._map[self._cursor.i] + 1)
+
+    def __len__(self) -> int:
+        return self._map[self._cursor.i] + 1
