@@ -14,6 +14,7 @@ import pytest
 
 from atb.data.bars import Bars
 from atb.data.loader import bars_from_arrays, build_from_arrays, load_ohlcv, symbol_from_path
+from atb.data.validation import infer_timeframe
 from atb.errors import DataValidationError, UserInputError
 
 H = 3_600_000_000_000
@@ -314,3 +315,17 @@ def test_loading_never_imports_pandas() -> None:
         "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_timeframe_without_a_majority_step_is_the_mode() -> None:
+    hours = np.cumsum([0, 2, 1, 5, 1, 2, 5, 1])  # steps: 1h x3, 2h x2, 5h x2 -> no majority
+    ts = T0 + H * hours
+    assert infer_timeframe(ts) == H
+    assert infer_timeframe(ts[:1]) == 0
+
+
+def test_corrupt_parquet_is_a_validation_error(tmp_path: Path) -> None:
+    path = tmp_path / "BTC_USDT_1h.parquet"
+    path.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataValidationError, match=r"cannot read .* as Parquet"):
+        load_ohlcv(path)

@@ -215,3 +215,27 @@ def test_arrays_are_validated_the_same_way_with_indices() -> None:
     message = str(info.value)
     assert "high below low: index 3 (high=0.5, low=1)" in message
     assert "conflicting duplicate timestamp (same time, different values): index 2" in message
+
+
+def test_bad_cells_beyond_the_first_parsed_block_are_named(tmp_path: Path) -> None:
+    """The CSV reader infers types from its first block (1 MB); later bad cells still get rows."""
+    n = 40_000
+    minutes = np.datetime64("2021-01-01T00:00") + np.arange(n).astype("timedelta64[m]")
+    rows = [f"{m},10,11,9,10,1" for m in minutes.astype(str)]
+    rows[35_000] = "garbage,10,11,9,10,1"
+    rows[36_000] = f"{minutes[36_000]},10,11,9,x,1"
+    path = write(tmp_path, rows)
+    assert path.stat().st_size > 1 << 20
+    message = refused(path)
+    assert "unparseable timestamp: row 35002 ('garbage')" in message
+    assert "non-numeric close: row 36002 ('x')" in message
+
+
+def test_epoch_numbers_that_fall_back_to_text_still_load(tmp_path: Path) -> None:
+    n = 40_000
+    seconds = T0 // 1_000_000_000 + 60 * np.arange(n)
+    rows = [f"{s},10,11,9,10,1" for s in seconds.tolist()]
+    rows[30_000] = f"{seconds[30_000]}.0,10,11,9,10,1"  # a float in an int column, far down
+    rows[39_000] = f"{seconds[39_000]},10,11,9,,1"  # and a missing close to force the text path
+    message = refused(write(tmp_path, rows))
+    assert message.splitlines()[1:] == ["  - missing or non-finite close: row 39002"]

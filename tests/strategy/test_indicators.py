@@ -364,6 +364,22 @@ def test_sma_integer_inputs_are_exact() -> None:
             assert out[i] == np.mean(x[i - n + 1 : i + 1])
 
 
+@pytest.mark.parametrize("n", [3, 20, 64])
+def test_windowed_stats_recover_exactly_after_huge_spikes(n: int) -> None:
+    """A running sum that absorbed 1e12 keeps ~1e-4 of rounding debris after the
+    spike leaves (TA-Lib does, forever): windows after it must be clean."""
+    rng = np.random.default_rng(n)
+    x = 100.0 + np.cumsum(rng.normal(0.0, 0.1, 3000))
+    x[1000:1005] = 1e12 * rng.uniform(1.0, 2.0, 5)
+    x[2000] = -3e11
+    windows = sliding_window_view(x, n)
+    weights = np.arange(1, n + 1, dtype=np.float64)
+    np.testing.assert_allclose(ind.sma(x, n)[n - 1 :], windows.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(ind.wma(x, n)[n - 1 :], windows @ weights / weights.sum(), rtol=1e-12)
+    width = ind.bollinger(x, n, 1.0)
+    np.testing.assert_allclose((width.upper - width.middle)[n - 1 :], windows.std(axis=1), rtol=1e-9)
+
+
 # --------------------------------------------------------------------------- causality
 
 

@@ -15,7 +15,6 @@ as row 1 (blank lines, which the CSV reader skips, are not counted).
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import gzip
 import re
 from dataclasses import dataclass, field
@@ -25,15 +24,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from atb.data.bars import Bars, FloatArray, IntArray
+from atb.data._arrow import Times, float_column, parse_floats, quoted, time_to_ns
+from atb.data.bars import Bars, FloatArray
 from atb.data.resample import format_timeframe, parse_timeframe
 from atb.data.validation import (
     ARRAY_INDICES,
     CSV_ROWS,
     PRICE_COLUMNS,
     TABLE_ROWS,
-    BoolArray,
-    Detail,
     GapReport,
     IndexArray,
     Problem,
@@ -49,12 +47,6 @@ TIME_NAMES = ("timestamp", "datetime", "date", "time", "open_time", "ts")
 VOLUME_NAMES = ("volume", "vol")
 CSV_SUFFIXES = (".csv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-
-_EPOCH_UNITS = ("s", "ms", "us", "ns")
-_EPOCH_SCALE = np.array([1e9, 1e6, 1e3, 1.0])
-_EPOCH_LIMITS = np.array([1e11, 1e14, 1e17])  # magnitude class edges between the units above
-_INT64_LIMIT = 9.2e18
-_UTC_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +103,12 @@ def load_ohlcv(
         labels = CSV_ROWS
 
     def numbers(role: str) -> FloatArray:
-        return parsed[role] if role in parsed else _float_column(table.column(roles[role]))
+        return parsed[role] if role in parsed else float_column(table.column(roles[role]))
 
     n = table.num_rows
     if n == 0:
         raise DataValidationError(f"no data rows in {source}")
-    times = _time_to_ns(table.column(roles["time"]))
+    times = time_to_ns(table.column(roles["time"]))
     prices = {name: numbers(name) for name in PRICE_COLUMNS}
     warnings: list[str] = []
     if "volume" in roles:
@@ -202,7 +194,7 @@ def build_from_arrays(
         if v.shape != (n,):
             raise DataValidationError(f"column {k!r} has shape {v.shape}, ts has ({n},)")
     bars, report = _build(
-        _Times(t),
+        Times(t),
         prices,
         vol,
         unparsed=_Unparsed(),
@@ -218,19 +210,8 @@ def build_from_arrays(
     return LoadResult(bars, report)
 
 
-@dataclass(frozen=True, slots=True)
-class _Times:
-    """Parsed time column: `missing` rows are reported as missing; `unusable` ones already
-    have a problem of their own. Both are kept out of the time-order checks."""
-
-    ns: IntArray
-    missing: BoolArray | None = None
-    unusable: BoolArray | None = None
-    problems: list[Problem] = field(default_factory=list)
-
-
 def _build(
-    times: _Times,
+    times: Times,
     prices: dict[str, FloatArray],
     volume: FloatArray,
     *,
@@ -410,18 +391,22 @@ def _read_csv(path: Path, roles: dict[str, str]) -> tuple[Any, dict[str, FloatAr
     except pa.ArrowInvalid as exc:
         if "conversion error" not in str(exc):
             raise DataValidationError(f"cannot read {path} as CSV: {exc}") from exc
+    # Types are inferred from the first block only, so a bad cell further down can also hit the
+    # time column: read every used column as text and let the per-column parsers name the rows.
     table = pacsv.read_csv(
         path,
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in numeric}, include_columns=include),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in include}, include_columns=include, strings_can_be_null=True
+        ),
     )
     unparsed = _Unparsed()
     parsed: dict[str, FloatArray] = {}
     for role in (*PRICE_COLUMNS, "volume"):
         if role in roles:
             texts = table.column(roles[role]).to_pylist()
-            parsed[role], bad = _parse_floats(texts)
+            parsed[role], bad = parse_floats(texts)
             if len(bad):
-                unparsed.problems.append(Problem(f"non-numeric {role}", bad, _quoted(texts)))
+                unparsed.problems.append(Problem(f"non-numeric {role}", bad, quoted(texts)))
                 unparsed.cells[role] = bad
     return table, parsed, unparsed
 
@@ -432,27 +417,6 @@ class _Unparsed:
 
     problems: list[Problem] = field(default_factory=list)
     cells: dict[str, IndexArray] = field(default_factory=dict)
-
-
-def _quoted(texts: list[str | None]) -> Detail:
-    def detail(p: int, _: RowLabels) -> str:
-        return repr(texts[p])
-
-    return detail
-
-
-def _parse_floats(texts: list[str | None]) -> tuple[FloatArray, npt.NDArray[np.intp]]:
-    """Error path only: Python float() per cell, NaN where it fails (and those positions)."""
-    out = np.full(len(texts), np.nan)
-    bad: list[int] = []
-    for i, s in enumerate(texts):
-        if s is None or s.strip() in ("", "NaN", "nan", "NA", "N/A", "null", "NULL"):
-            continue
-        try:
-            out[i] = float(s)
-        except ValueError:
-            bad.append(i)
-    return out, np.array(bad, dtype=np.intp)
 
 
 def _read_parquet(path: Path) -> tuple[Any, dict[str, str]]:
@@ -467,173 +431,6 @@ def _read_parquet(path: Path) -> tuple[Any, dict[str, str]]:
         return handle.read(columns=list(roles.values())), roles
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"cannot read {path} as Parquet: {exc}") from exc
-
-
-def _numpy(col: Any, dtype: type[np.generic]) -> tuple[npt.NDArray[Any], BoolArray | None]:
-    """Arrow column of a fixed-width type matching `dtype` -> (values, null mask or None).
-
-    Reads the Arrow buffers directly: pyarrow's own `to_numpy` imports pandas
-    (0.4 s), which would cost more than the whole load. Values in null slots
-    are undefined; callers overwrite them.
-    """
-    size = np.dtype(dtype).itemsize
-    parts: list[npt.NDArray[Any]] = []
-    masks: list[BoolArray] = []
-    chunks = col.chunks if hasattr(col, "chunks") else [col]
-    for chunk in chunks:
-        n, off = len(chunk), chunk.offset
-        if n == 0:
-            continue
-        validity, data = chunk.buffers()[:2]
-        parts.append(np.frombuffer(data, dtype=dtype, count=n, offset=off * size))
-        if chunk.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-            masks.append(~bits[off : off + n].astype(bool))
-        else:
-            masks.append(np.zeros(n, dtype=bool))
-    if not parts:
-        return np.zeros(0, dtype=dtype), None
-    values = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    if not col.null_count:
-        return values, None
-    return values, masks[0] if len(masks) == 1 else np.concatenate(masks)
-
-
-def _float_column(col: Any) -> FloatArray:
-    """Any numeric Arrow column -> float64 with NaN for nulls."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if col.type != pa.float64():
-        try:
-            col = pc.cast(col, pa.float64())
-        except pa.ArrowException as exc:
-            raise DataValidationError(f"column of type {col.type} is not numeric: {exc}") from exc
-    values, nulls = _numpy(col, np.float64)
-    if nulls is not None:
-        values = np.where(nulls, np.nan, values)
-    out: FloatArray = values
-    return out
-
-
-# ---------------------------------------------------------------- time
-
-
-def _time_to_ns(col: Any) -> _Times:
-    """Any supported time column -> UTC epoch ns (plus missing / unusable rows)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    t = col.type
-    missing: BoolArray | None = None
-    try:
-        if pa.types.is_timestamp(t):
-            ns, missing = _to_int64(pc.cast(col, pa.timestamp("ns", tz=t.tz)).cast(pa.int64()))
-            return _Times(ns, missing)
-        if pa.types.is_date32(t):
-            days, missing = _to_int64(pc.cast(col, pa.int32()).cast(pa.int64()))
-            return _Times(days * np.int64(86_400_000_000_000), missing)
-        if pa.types.is_date64(t):
-            ms, missing = _to_int64(pc.cast(col, pa.int64()))
-            return _Times(ms * np.int64(1_000_000), missing)
-    except pa.ArrowInvalid as exc:
-        raise DataValidationError(f"timestamp out of range: {exc}") from exc
-    if pa.types.is_integer(t) or pa.types.is_floating(t):
-        if pa.types.is_floating(t):
-            values = _float_column(col)
-            nan = np.isnan(values)
-            return _epoch_to_ns(values, nan if nan.any() else None)
-        return _epoch_to_ns(*_to_int64(pc.cast(col, pa.int64())))
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _text_to_ns(col)
-    if pa.types.is_null(t):
-        n = len(col)
-        return _Times(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
-    raise DataValidationError(f"unsupported time column type {t}")
-
-
-def _to_int64(arr: Any) -> tuple[IntArray, BoolArray | None]:
-    """int64 Arrow column -> (values with 0 in null slots, null mask or None)."""
-    values, nulls = _numpy(arr, np.int64)
-    if nulls is not None:
-        values = np.where(nulls, 0, values)
-    return values, nulls
-
-
-def _epoch_to_ns(values: npt.NDArray[Any], missing: BoolArray | None) -> _Times:
-    """Epoch numbers -> ns. The unit is the most common magnitude class (s ~1e9, ms ~1e12,
-    us ~1e15, ns ~1e18); rows in another class are named rather than silently scaled."""
-    mag = np.abs(values.astype(np.float64))
-    if missing is not None:
-        mag[missing] = 0.0
-    cls = np.searchsorted(_EPOCH_LIMITS, mag, side="right")
-    present = cls if missing is None else cls[~missing]
-    unit = int(np.argmax(np.bincount(present, minlength=4))) if len(present) else 0
-    scale = float(_EPOCH_SCALE[unit])
-    problems: list[Problem] = []
-    odd = cls != unit
-    if missing is not None:
-        odd &= ~missing
-    too_big = mag * scale > _INT64_LIMIT
-    if odd.any():
-        problems.append(
-            Problem(
-                f"epoch timestamp in a different unit from the rest ({_EPOCH_UNITS[unit]})",
-                np.flatnonzero(odd),
-            )
-        )
-    elif too_big.any():
-        problems.append(Problem("timestamp out of range", np.flatnonzero(too_big)))
-    unusable = odd | too_big
-    safe = np.where(unusable | np.isnan(mag), 0, values)
-    if np.issubdtype(safe.dtype, np.integer):
-        ns = safe.astype(np.int64) * np.int64(int(scale))
-    else:
-        ns = np.rint(safe * scale).astype(np.int64)
-    return _Times(ns, missing, unusable if unusable.any() else None, problems)
-
-
-def _text_to_ns(col: Any) -> _Times:
-    """ISO text. Arrow parses uniform naive or uniform zoned text fast; anything mixed goes
-    through Python's parser row by row (rare), which also names the rows nothing can parse."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for target in (pa.timestamp("ns"), pa.timestamp("ns", tz="UTC")):
-        try:
-            parsed = pc.cast(col, target)
-        except pa.ArrowException:
-            continue
-        return _Times(*_to_int64(parsed.cast(pa.int64())))
-
-    texts = col.to_pylist()
-    n = len(texts)
-    ns = np.zeros(n, dtype=np.int64)
-    miss = np.zeros(n, dtype=bool)
-    bad: list[int] = []
-    for i, s in enumerate(texts):
-        if s is None or not s.strip():
-            miss[i] = True
-            continue
-        try:
-            when = _dt.datetime.fromisoformat(s.strip())
-        except ValueError:
-            bad.append(i)
-            continue
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=_dt.UTC)
-        ns[i] = (when - _UTC_EPOCH) // _dt.timedelta(microseconds=1) * 1000
-    if not bad:
-        return _Times(ns, miss if miss.any() else None)
-    positions = np.array(bad, dtype=np.intp)
-    unusable = np.zeros(n, dtype=bool)
-    unusable[positions] = True
-    return _Times(
-        ns,
-        miss if miss.any() else None,
-        unusable,
-        [Problem("unparseable timestamp", positions, _quoted(texts))],
-    )
 
 
 __all__ = [

@@ -65,8 +65,13 @@ def instrument_for(
     if "/" not in sym:
         sym = f"{sym}/USD"
     known = KNOWN_INSTRUMENTS.get(sym.upper(), {})
+    # The venue's tick changes over the years (BNB/USDT quoted 4 decimals in 2021, 2 now): the
+    # data's own grid wins when it is finer than today's rule.
+    data_tick = infer_tick(bars) if tick is None else None
+    if tick is None and "tick" in known:
+        tick = str(min(Decimal(known["tick"]), data_tick)) if data_tick is not None else known["tick"]
     rules = {
-        "tick": tick or known.get("tick") or str(infer_tick(bars)),
+        "tick": tick or str(data_tick),
         "lot": lot or known.get("lot", "0.00000001"),
         "min_quantity": known.get("min_quantity", "0"),
         "min_notional": known.get("min_notional", "0"),

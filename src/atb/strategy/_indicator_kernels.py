@@ -12,10 +12,11 @@ once it leaves the window the output recovers. Recursive kernels (EMA, RSI,
 ATR, DMI, OBV, cumulative VWAP) start at the first bar where all inputs are
 finite and let a later non-finite value poison the recursion for good.
 
-Rolling sums are refreshed from scratch every `n` bars (the block boundaries
-depend on the bar index only, which keeps prefixes bit-identical) so their
-rounding error never grows beyond about one window's worth, even over
-millions of bars; with integer-valued inputs they stay exact.
+Rolling sums are kept as compensated (value, error) pairs and recomputed
+from scratch every `n` bars (block boundaries depend on the bar index only,
+which keeps prefixes bit-identical). Rounding error therefore does not grow
+with the series length, a huge value leaves no debris once it has left the
+window, and integer-valued inputs give exact sums.
 """
 
 from __future__ import annotations
@@ -65,6 +66,24 @@ def _two_sum(a: float, b: float) -> tuple[float, float]:
 
 
 @_jit
+def _split(a: float) -> tuple[float, float]:
+    """Veltkamp split of a into two 26-bit halves (for `_two_prod`)."""
+    c = 134217729.0 * a  # 2**27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+@_jit
+def _two_prod(a: float, b: float) -> tuple[float, float]:
+    """Dekker's error-free product: a * b == p + err exactly (barring over/underflow)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, err
+
+
+@_jit
 def _true_range(high: float, low: float, prev_close: float) -> float:
     # Same comparison order as TA-Lib's TRUE_RANGE macro; explicit NaN check
     # because comparisons with NaN would silently drop it.
@@ -88,30 +107,35 @@ def rolling_sum(x: FloatArray, n: int) -> FloatArray:
     """Sum of the last n values; NaN in warm-up or if the window holds a non-finite value."""
     size = x.shape[0]
     out = np.full(size, np.nan)
-    s = 0.0
+    hi = 0.0  # running sum = hi + lo
+    lo = 0.0
     bad = 0
-    countdown = n  # bars until the next from-scratch refresh, at (i + 1) % n == 0
+    countdown = (size % n) + 1
     for i in range(size):
         v = x[i]
         if math.isfinite(v):
-            s += v
+            hi, e = _two_sum(hi, v)
+            lo += e
         else:
             bad += 1
         if i >= n:
             o = x[i - n]
             if math.isfinite(o):
-                s -= o
+                hi, e = _two_sum(hi, -o)
+                lo += e
             else:
                 bad -= 1
         countdown -= 1
         if countdown == 0:
             countdown = n
-            s = 0.0
+            hi = 0.0
+            lo = 0.0
             for j in range(i - n + 1, i + 1):
                 if math.isfinite(x[j]):
-                    s += x[j]
+                    hi, e = _two_sum(hi, x[j])
+                    lo += e
         if i >= n - 1 and bad == 0:
-            out[i] = s
+            out[i] = hi + lo
     return out
 
 
@@ -119,14 +143,17 @@ def rolling_sum(x: FloatArray, n: int) -> FloatArray:
 def wma(x: FloatArray, n: int) -> FloatArray:
     """Linearly weighted mean, weights 1..n (newest heaviest), via an O(1) recurrence.
 
-    W_i = W_{i-1} + n*x_i - S_{i-1} where S is the plain window sum; both are
-    recomputed from scratch every n bars.
+    W_i = W_{i-1} - S_{i-1} + n*x_i where S is the plain window sum; both are
+    compensated pairs (the product too) and recomputed every n bars.
     """
     size = x.shape[0]
     out = np.full(size, np.nan)
     divider = n * (n + 1) / 2.0
-    s = 0.0
-    w = 0.0
+    weight = float(n)
+    s_hi = 0.0
+    s_lo = 0.0
+    w_hi = 0.0
+    w_lo = 0.0
     bad = 0
     countdown = n
     for i in range(size):
@@ -134,42 +161,78 @@ def wma(x: FloatArray, n: int) -> FloatArray:
         if not math.isfinite(v):
             bad += 1
             v = 0.0
-        w = w + n * v - s
-        s = s + v
+        w_hi, e = _two_sum(w_hi, -s_hi)
+        w_lo += e - s_lo
+        p, pe = _two_prod(weight, v)
+        w_hi, e = _two_sum(w_hi, p)
+        w_lo += e + pe
+        s_hi, e = _two_sum(s_hi, v)
+        s_lo += e
         if i >= n:
             o = x[i - n]
             if math.isfinite(o):
-                s -= o
+                s_hi, e = _two_sum(s_hi, -o)
+                s_lo += e
             else:
                 bad -= 1
         countdown -= 1
         if countdown == 0:
             countdown = n
-            s = 0.0
-            w = 0.0
+            s_hi = 0.0
+            s_lo = 0.0
+            w_hi = 0.0
+            w_lo = 0.0
             for m in range(n):
                 xv = x[i - m]
                 if math.isfinite(xv):
-                    s += xv
-                    w += (n - m) * xv
+                    s_hi, e = _two_sum(s_hi, xv)
+                    s_lo += e
+                    p, pe = _two_prod(float(n - m), xv)
+                    w_hi, e = _two_sum(w_hi, p)
+                    w_lo += e + pe
         if i >= n - 1 and bad == 0:
-            out[i] = w / divider
+            out[i] = (w_hi + w_lo) / divider
     return out
+
+
+@_jit
+def _window_moments(x: FloatArray, stop: int, n: int) -> tuple[float, float, float]:
+    """Two-pass (shift, sum of x - shift, sum of (x - shift)**2) over the finite x[stop-n+1..stop]."""
+    tot = 0.0
+    cnt = 0
+    for j in range(stop - n + 1, stop + 1):
+        if math.isfinite(x[j]):
+            tot += x[j]
+            cnt += 1
+    shift = tot / cnt if cnt > 0 else 0.0
+    d = 0.0
+    q = 0.0
+    for j in range(stop - n + 1, stop + 1):
+        if math.isfinite(x[j]):
+            e = x[j] - shift
+            d += e
+            q += e * e
+    return shift, d, q
 
 
 @_jit
 def rolling_std(x: FloatArray, n: int) -> FloatArray:
     """Population (ddof=0) standard deviation over the last n values.
 
-    Sums of d = x - K and d**2 are kept around a shift K that is reset to the
-    window mean at every refresh, so var = mean(d**2) - mean(d)**2 suffers no
-    catastrophic cancellation even for prices far from zero.
+    Running sums of e = x - K and e**2 around a shift K (a recent window mean)
+    give var = mean(e**2) - mean(e)**2 without cancellation. `mass`, the sum of
+    every e**2 added or removed since the last exact pass, bounds the rounding
+    error (~eps*mass); when that could exceed ~1e-10 of n*var (after a huge
+    value left the window, or after the level drifted far from K) the window
+    is recomputed exactly with two passes. A periodic exact pass every n bars
+    keeps K fresh so that this stays rare.
     """
     size = x.shape[0]
     out = np.full(size, np.nan)
     shift = 0.0
     d = 0.0
     q = 0.0
+    mass = 0.0
     bad = 0
     countdown = n
     for i in range(size):
@@ -178,6 +241,7 @@ def rolling_std(x: FloatArray, n: int) -> FloatArray:
             e = v - shift
             d += e
             q += e * e
+            mass += e * e
         else:
             bad += 1
         if i >= n:
@@ -186,28 +250,22 @@ def rolling_std(x: FloatArray, n: int) -> FloatArray:
                 e = o - shift
                 d -= e
                 q -= e * e
+                mass += e * e
             else:
                 bad -= 1
         countdown -= 1
         if countdown == 0:
             countdown = n
-            tot = 0.0
-            cnt = 0
-            for j in range(i - n + 1, i + 1):
-                if math.isfinite(x[j]):
-                    tot += x[j]
-                    cnt += 1
-            shift = tot / cnt if cnt > 0 else 0.0
-            d = 0.0
-            q = 0.0
-            for j in range(i - n + 1, i + 1):
-                if math.isfinite(x[j]):
-                    e = x[j] - shift
-                    d += e
-                    q += e * e
+            shift, d, q = _window_moments(x, i, n)
+            mass = q
         if i >= n - 1 and bad == 0:
             mean_d = d / n
             var = q / n - mean_d * mean_d
+            if not (mass * 1e-6 <= var * n):
+                shift, d, q = _window_moments(x, i, n)
+                mass = q
+                mean_d = d / n
+                var = q / n - mean_d * mean_d
             out[i] = math.sqrt(var) if var > 0.0 else 0.0
     return out
 

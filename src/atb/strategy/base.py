@@ -200,13 +200,14 @@ class Strategy:
         label = name or getattr(func, "__name__", "indicator")
         outputs = list(raw) if isinstance(raw, tuple) else [raw]
         wrapped = [self._wrap(np.asarray(out, dtype=np.float64), clock, label) for out in outputs]
-        for arr in outputs:
-            values = np.asarray(arr, dtype=np.float64)
-            finite = np.flatnonzero(~np.isnan(values))
-            first_ready = int(finite[0]) if len(finite) else len(values)
-            if clock is None or not isinstance(clock, MappedSeries):
-                self.warmup_bars = max(self.warmup_bars, first_ready)
-        return tuple(wrapped) if isinstance(raw, tuple) else wrapped[0]
+        if not isinstance(clock, MappedSeries):
+            for series in wrapped:
+                ready = np.flatnonzero(~np.isnan(series._array))
+                self.warmup_bars = max(self.warmup_bars, int(ready[0]) if len(ready) else len(series._array))
+        if isinstance(raw, tuple):
+            fields = getattr(raw, "_fields", None)
+            return type(raw)(*wrapped) if fields else tuple(wrapped)
+        return wrapped[0]
 
     def _wrap(self, values: np.ndarray[Any, Any], clock: Series | None, name: str) -> Series:
         ctx = self.ctx
@@ -289,6 +290,32 @@ class Strategy:
             return None
         side = OrderSide.SELL if lots > 0 else OrderSide.BUY
         return self.ctx.submit(OrderRequest(sym, side, OrderType.MARKET, lots=abs(lots), reduce_only=True, tag=tag))
+
+    def order_target(self, fraction: Number, symbol: str | None = None, *, tag: str = "") -> Order | None:
+        """Trade toward holding `fraction` of equity in `symbol` (negative = short), valued at the last close.
+
+        Sends a market order for the difference (rounded toward zero to whole
+        lots) or nothing when already there. For rebalancing several
+        instruments, send reductions first so sells fund the buys.
+        """
+        sym = symbol or self.data.symbol
+        inst = self.ctx.feed(sym).instrument
+        target_value = _exact(fraction, "fraction") * Decimal(self.ctx.equity_units())
+        unit = self.ctx.mark_ticks(sym) * inst.notional_factor
+        target_lots = int(target_value / unit)  # int() truncates toward zero
+        delta = target_lots - self.ctx.position(sym).lots
+        if delta == 0:
+            return None
+        side = OrderSide.BUY if delta > 0 else OrderSide.SELL
+        return self.ctx.submit(OrderRequest(sym, side, OrderType.MARKET, lots=abs(delta), tag=tag))
+
+    def target_delta_lots(self, fraction: Number, symbol: str | None = None) -> int:
+        """What `order_target` would trade, in lots (positive = buy), without sending anything."""
+        sym = symbol or self.data.symbol
+        inst = self.ctx.feed(sym).instrument
+        target_value = _exact(fraction, "fraction") * Decimal(self.ctx.equity_units())
+        target_lots = int(target_value / (self.ctx.mark_ticks(sym) * inst.notional_factor))
+        return target_lots - self.ctx.position(sym).lots
 
     def cancel(self, order: Order) -> None:
         self.ctx.cancel(order)

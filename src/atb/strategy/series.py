@@ -20,6 +20,9 @@ import numpy.typing as npt
 from atb.errors import AtbError
 
 
+_NAN = float("nan")
+
+
 class LookAheadError(AtbError, IndexError):
     """A strategy asked for a value from a bar that has not closed yet."""
 
@@ -49,19 +52,16 @@ class Series:
 
     @property
     def prev(self) -> float:
-        """Value at the previous bar (NaN-free only after warm-up; IndexError at the first bar)."""
+        """Value at the previous bar; NaN at the first bar, like any value still warming up."""
         i = self._cursor.i
-        if i == 0:
-            raise IndexError(f"series {self.name!r}: no bar before the first")
-        return self._values[i - 1]
+        return self._values[i - 1] if i else _NAN
 
     def __getitem__(self, offset: int) -> float:
+        """`s[0]` now, `s[-k]` k bars ago (NaN before the first bar); positive offsets are look-ahead."""
         if offset > 0:
             raise LookAheadError(f"series {self.name!r}[{offset}] looks {offset} bar(s) into the future")
         i = self._cursor.i + offset
-        if i < 0:
-            raise IndexError(f"series {self.name!r}[{offset}] is before the first bar")
-        return self._values[i]
+        return self._values[i] if i >= 0 else _NAN
 
     def window(self, n: int) -> npt.NDArray[np.float64]:
         """The last `n` values up to and including the current bar (a read-only numpy view)."""
@@ -99,30 +99,22 @@ class MappedSeries(Series):
         super().__init__(values, cursor, name)
         self._map: list[int] = index_map.tolist()
 
-    def _at(self, base_index: int) -> int:
-        j = self._map[base_index]
-        if j < 0:
-            raise IndexError(f"series {self.name!r}: no {self.name or 'higher-timeframe'} bar has closed yet")
-        return j
-
     @property
     def now(self) -> float:
-        return self._values[self._at(self._cursor.i)]
+        """Latest closed higher-timeframe value; NaN until the first one has closed."""
+        j = self._map[self._cursor.i]
+        return self._values[j] if j >= 0 else _NAN
 
     @property
     def prev(self) -> float:
-        j = self._at(self._cursor.i) - 1
-        if j < 0:
-            raise IndexError(f"series {self.name!r}: no bar before the first")
-        return self._values[j]
+        j = self._map[self._cursor.i] - 1
+        return self._values[j] if j >= 0 else _NAN
 
     def __getitem__(self, offset: int) -> float:
         if offset > 0:
             raise LookAheadError(f"series {self.name!r}[{offset}] looks {offset} bar(s) into the future")
-        j = self._at(self._cursor.i) + offset
-        if j < 0:
-            raise IndexError(f"series {self.name!r}[{offset}] is before the first bar")
-        return self._values[j]
+        j = self._map[self._cursor.i] + offset
+        return self._values[j] if j >= 0 else _NAN
 
     def window(self, n: int) -> npt.NDArray[np.float64]:
         j = self._map[self._cursor.i] + 1

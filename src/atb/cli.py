@@ -1,0 +1,246 @@
+"""`atb` command line: Typer app, one-line errors (exit 2) for every user mistake.
+
+Heavy modules are imported inside the commands that need them, so `atb --help`
+and a short backtest start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from atb.errors import AtbError, UserInputError
+
+app = typer.Typer(
+    name="atb",
+    help="ATB: backtest, optimise, paper-trade and live-trade one strategy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect and validate market data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _parse_pairs(pairs: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"parameter {item!r} must look like key=value")
+        parsed[key.strip()] = value
+    return parsed
+
+
+@app.command()
+def backtest(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option("--data", "-d", help="CSV/Parquet OHLCV file or folder (repeat for several symbols). "
+                     "Default: bundled BTC/USDT 2h (multi-asset strategies: the bundled 10-coin 1h set)."),
+    ] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file, e.g. BTC/USDT.")] = None,
+    strategy: Annotated[str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")] = "sma_cross",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")] = None,
+    cash: Annotated[str, typer.Option(help="Starting cash in the quote currency.")] = "10000",
+    commission: Annotated[str | None, typer.Option(help="Fee rate for maker and taker, e.g. 0.001 = 0.1 %.")] = None,
+    fill: Annotated[str, typer.Option(help="Market orders fill at next_open (default) or close.")] = "next_open",
+    slippage: Annotated[str | None, typer.Option(help="none, N (bps), or sqrt[:coef[:participation]].")] = None,
+    latency: Annotated[int, typer.Option(help="Bars between decision and eligibility.")] = 0,
+    account: Annotated[str, typer.Option(help="margin (shorts allowed, leverage cap) or spot.")] = "margin",
+    leverage: Annotated[str, typer.Option(help="Max gross exposure / equity (margin).")] = "1",
+    tick: Annotated[str | None, typer.Option(help="Tick size override (default: known pair or inferred).")] = None,
+    lot: Annotated[str | None, typer.Option(help="Lot step override (default: known pair or 1e-8).")] = None,
+    repair: Annotated[bool, typer.Option(help="Sort rows and drop exact duplicates instead of refusing.")] = False,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")] = None,
+    equity_points: Annotated[int, typer.Option(help="Max equity points in the JSON (0 = every bar).")] = 10_000,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")] = False,
+) -> None:
+    """Run a backtest and print its statistics."""
+    from atb.services.backtest import BacktestRequest, run_backtest_request
+
+    request = BacktestRequest(
+        data=list(data or []),
+        symbol=symbol,
+        strategy=strategy,
+        params=_parse_pairs(param or []),
+        cash=cash,
+        commission=commission,
+        fill=fill,
+        slippage=slippage,
+        latency=latency,
+        account=account,
+        leverage=leverage,
+        tick=tick,
+        lot=lot,
+        repair=repair,
+        equity_points=equity_points,
+    )
+    to_stdout = json_out == "-"
+    console = err if to_stdout else out
+    show_progress = not quiet and err.is_terminal
+    outcome = run_backtest_request(request, progress=_progress_bar() if show_progress else None)
+    for line in outcome.data_notes:
+        err.print(f"[yellow]data:[/] {line}", highlight=False)
+    if not quiet:
+        _print_stats(console, outcome.result.stats, outcome.title)
+    if json_out:
+        payload = outcome.json_bytes()
+        if to_stdout:
+            sys.stdout.buffer.write(payload + b"\n")
+            sys.stdout.flush()
+        else:
+            Path(json_out).write_bytes(payload)
+            if not quiet:
+                console.print(f"result JSON written to {json_out}")
+
+
+def _progress_bar() -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} bars"),
+                        TimeRemainingColumn(), console=err, transient=True)
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "task" not in state:
+            if total < 200_000:
+                state["task"] = None
+                return
+            progress.start()
+            state["task"] = progress.add_task("run", total=total)
+        if state["task"] is not None:
+            progress.update(state["task"], completed=done)
+            if done >= total:
+                progress.stop()
+
+    return update
+
+
+_STAT_LABELS: dict[str, str] = {
+    "start": "Start",
+    "end": "End",
+    "duration_days": "Duration [days]",
+    "bars": "Bars",
+    "warmup_bars": "Warm-up bars",
+    "exposure_pct": "Exposure time [%]",
+    "initial_equity": "Initial equity",
+    "final_equity": "Final equity",
+    "peak_equity": "Peak equity",
+    "return_pct": "Return [%]",
+    "buy_hold_return_pct": "Buy & hold return [%]",
+    "cagr_pct": "CAGR [%]",
+    "volatility_ann_pct": "Volatility (ann.) [%]",
+    "sharpe": "Sharpe ratio",
+    "sortino": "Sortino ratio",
+    "calmar": "Calmar ratio",
+    "max_drawdown_pct": "Max drawdown [%]",
+    "max_drawdown_duration_days": "Max drawdown duration [days]",
+    "avg_drawdown_pct": "Avg drawdown [%]",
+    "var_95_pct": "VaR 95% (1 bar) [%]",
+    "cvar_95_pct": "CVaR 95% (1 bar) [%]",
+    "trades": "# Trades",
+    "orders": "# Orders",
+    "win_rate_pct": "Win rate [%]",
+    "best_trade_pct": "Best trade [%]",
+    "worst_trade_pct": "Worst trade [%]",
+    "avg_trade_pct": "Avg trade [%]",
+    "max_trade_duration_days": "Max trade duration [days]",
+    "avg_trade_duration_days": "Avg trade duration [days]",
+    "profit_factor": "Profit factor",
+    "expectancy_pct": "Expectancy [%]",
+    "sqn": "SQN",
+    "fees": "Fees",
+}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.2f}"
+    return str(value)
+
+
+def _print_stats(console: Console, stats: dict[str, Any], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("stat", style="bold")
+    table.add_column("value", justify="right")
+    for key, label in _STAT_LABELS.items():
+        if key in stats:
+            table.add_row(label, _fmt(stats[key]))
+    console.print(table)
+
+
+@app.command()
+def strategies() -> None:
+    """List built-in strategies and their parameters."""
+    from rich.table import Table
+
+    from atb.strategy.registry import builtin_names, load_builtin
+
+    table = Table(title="Built-in strategies (atb backtest --strategy NAME -p key=value)")
+    table.add_column("strategy", style="bold")
+    table.add_column("parameters")
+    table.add_column("description")
+    for name in builtin_names():
+        cls = load_builtin(name)
+        params = "\n".join(f"{s.name}: {s.describe()}" + (f" — {s.doc}" if s.doc else "") for s in cls.param_specs())
+        table.add_row(name, params, cls.description or (cls.__doc__ or "").strip().splitlines()[0])
+    out.print(table)
+
+
+@data_app.command("check")
+def data_check(
+    path: Annotated[Path, typer.Argument(help="CSV/Parquet OHLCV file.")],
+    repair: Annotated[bool, typer.Option(help="Sort and drop exact duplicates instead of refusing.")] = False,
+) -> None:
+    """Validate a data file and report rows, gaps and repairs."""
+    from atb.data.loader import load_ohlcv
+
+    result = load_ohlcv(path, repair=repair)
+    out.print(result.report.describe(), highlight=False)
+
+
+@data_app.command("samples")
+def data_samples() -> None:
+    """List the bundled sample data sets."""
+    from atb.data.sample import list_samples, sample_path
+
+    for name in list_samples():
+        out.print(f"{name}\t{sample_path(name)}", highlight=False)
+
+
+def main() -> None:
+    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    try:
+        app()
+    except UserInputError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except AtbError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Run a backtest from plain request values (what the CLI and the API receive)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from atb.data.bars import Bars
+from atb.data.loader import DataReport, load_ohlcv
+from atb.domain import AccountMode
+from atb.domain.errors import DomainError
+from atb.engine.backtest import Backtest
+from atb.engine.execution import ExecutionConfig, FillTiming, parse_slippage
+from atb.engine.market import instrument_for
+from atb.engine.results import BacktestResult
+from atb.errors import UserInputError
+from atb.strategy.base import Strategy
+from atb.strategy.registry import resolve
+
+_DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".txt")
+
+
+@dataclass
+class BacktestRequest:
+    data: list[Path] = field(default_factory=list)
+    symbol: str | None = None
+    strategy: str = "sma_cross"
+    params: dict[str, str] = field(default_factory=dict)
+    cash: str = "10000"
+    commission: str | None = None
+    fill: str = "next_open"
+    slippage: str | None = None
+    latency: int = 0
+    account: str = "margin"
+    leverage: str = "1"
+    tick: str | None = None
+    lot: str | None = None
+    repair: bool = False
+    equity_points: int = 10_000
+
+
+@dataclass
+class BacktestOutcome:
+    result: BacktestResult
+    reports: list[DataReport]
+    title: str
+
+    @property
+    def data_notes(self) -> list[str]:
+        return [r.describe() for r in self.reports]
+
+    def json_bytes(self) -> bytes:
+        payload = self.result.to_dict()
+        payload["meta"]["data"] = [
+            {
+                "source": r.source,
+                "rows_read": r.rows_read,
+                "rows_used": r.rows_used,
+                "gaps": r.gaps.count,
+                "gap_summary": r.gaps.describe(),
+                "repairs": r.repairs,
+                "warnings": r.warnings,
+            }
+            for r in self.reports
+        ]
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(_DATA_SUFFIXES))
+            if not found:
+                raise UserInputError(f"folder {path} holds no CSV or Parquet files")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def _default_data(strategy_cls: type[Strategy]) -> list[Path]:
+    from atb.data.sample import sample_path
+
+    if getattr(strategy_cls, "multi_asset", False):
+        return [sample_path(f"multi_1h/{coin}_USDT_1h") for coin in
+                ("BTC", "ETH", "BNB", "SOL", "XRP", "ADA", "DOGE", "DOT", "LINK", "LTC")]
+    return [sample_path("BTC_USDT_2h")]
+
+
+def run_backtest_request(
+    request: BacktestRequest, progress: Callable[[int, int], None] | None = None
+) -> BacktestOutcome:
+    strategy_cls = resolve(request.strategy)
+    params: dict[str, Any] = strategy_cls.parse_params(request.params)
+    strategy = strategy_cls(**params)
+    try:
+        fill = FillTiming(request.fill)
+    except ValueError:
+        raise UserInputError(f"--fill must be next_open or close, got {request.fill!r}") from None
+    try:
+        mode = AccountMode(request.account)
+    except ValueError:
+        raise UserInputError(f"--account must be margin or spot, got {request.account!r}") from None
+    if request.latency < 0:
+        raise UserInputError("--latency must be >= 0 bars")
+    execution = ExecutionConfig(fill=fill, latency_bars=request.latency, slippage=parse_slippage(request.slippage))
+    files = _expand(request.data) if request.data else _default_data(strategy_cls)
+    if request.symbol and len(files) > 1:
+        raise UserInputError("--symbol names one data file; with several files each symbol comes from its file name")
+    reports: list[DataReport] = []
+    series: list[Bars] = []
+    for path in files:
+        loaded = load_ohlcv(path, symbol=request.symbol, repair=request.repair)
+        reports.append(loaded.report)
+        series.append(loaded.bars)
+    try:
+        instruments = {
+            bars.symbol: instrument_for(bars, tick=request.tick, lot=request.lot, fee=request.commission)
+            for bars in series
+        }
+        engine = Backtest(
+            strategy,
+            series,
+            instruments=instruments,
+            cash=request.cash,
+            mode=mode,
+            leverage=request.leverage,
+            execution=execution,
+            equity_points=request.equity_points,
+        )
+    except DomainError as exc:
+        raise UserInputError(str(exc)) from None
+    result = engine.run(progress=progress)
+    symbols = ", ".join(s.symbol for s in series)
+    title = f"{strategy_cls.name or strategy_cls.__name__} on {symbols} ({len(series[0]):,} bars)"
+    return BacktestOutcome(result=result, reports=reports, title=title)
