@@ -305,16 +305,24 @@ def test_report_describe(tmp_path: Path) -> None:
     )
 
 
-def test_loading_never_imports_pandas() -> None:
+def test_loading_never_imports_pandas(tmp_path: Path) -> None:
+    csv_path = write(tmp_path, csv_text("timestamp,open,high,low,close,volume", ISO_TIMES))
     code = (
         "import sys\n"
+        "import numpy as np\n"
+        "from atb.data.loader import bars_from_arrays\n"
+        "bars_from_arrays(np.arange(3) * 60_000_000_000, [1.0] * 3, [1.0] * 3, [1.0] * 3, [1.0] * 3)\n"
+        "assert 'pyarrow' not in sys.modules, 'pyarrow was imported for in-memory arrays'\n"
         "from atb.data.sample import load_sample\n"
         "from atb.data.resample import resample\n"
         "b = load_sample('BTC_USDT_5m').bars\n"
         "resample(b, 3_600_000_000_000)\n"
+        "from atb.data.loader import load_ohlcv\n"
+        "load_ohlcv(sys.argv[1])\n"
+        "assert 'pyarrow' in sys.modules\n"
         "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code, str(csv_path)], check=True)
 
 
 def test_timeframe_without_a_majority_step_is_the_mode() -> None:

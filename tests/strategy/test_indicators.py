@@ -317,7 +317,7 @@ def test_crossover_vs_pandas(btc: OHLCV, n: int) -> None:
     np.testing.assert_array_equal(down, _pandas_cross(fast, slow, False))
     assert up.dtype == np.bool_
     assert not up[:50].any()
-    assert 10 < up.sum() and abs(int(up.sum()) - int(down.sum())) <= 1
+    assert up.sum() > 10 and abs(int(up.sum()) - int(down.sum())) <= 1
     level = ind.crossover(ind.rsi(btc.close), 30.0)
     np.testing.assert_array_equal(level, _pandas_cross(ind.rsi(btc.close), np.full(len(btc.close), 30.0), True))
 

@@ -39,6 +39,8 @@ class Times:
 
 
 def quoted(texts: list[str | None]) -> Detail:
+    """Problem detail showing the offending cell's text as written in the file."""
+
     def detail(p: int, _: RowLabels) -> str:
         return repr(texts[p])
 

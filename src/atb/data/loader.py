@@ -8,8 +8,9 @@ benchmarks on synthetic data) does not pay for it.
 Column names are matched case-insensitively after trimming whitespace; any
 extra column is ignored. Times may be ISO text (naive = UTC), Arrow
 timestamps/dates, or epoch numbers whose unit (s, ms, us, ns) is read from
-their magnitude. Row numbers in error messages are file rows with the header
-as row 1 (blank lines, which the CSV reader skips, are not counted).
+their magnitude (see `atb.data._arrow`). Row numbers in error messages are
+file rows with the header as row 1 (blank lines, which the CSV reader skips,
+are not counted).
 """
 
 from __future__ import annotations

@@ -62,10 +62,10 @@ class OrderStatus(StrEnum):
         return self in _CLOSED
 
 
-_OPEN = frozenset(
+OPEN_STATUSES = _OPEN = frozenset(
     {OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PENDING_CANCEL, OrderStatus.PARTIALLY_FILLED}
 )
-_CLOSED = frozenset(
+CLOSED_STATUSES = _CLOSED = frozenset(
     {OrderStatus.DENIED, OrderStatus.REJECTED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED}
 )
 

@@ -1,6 +1,11 @@
 """Order events: past tense, frozen, stamped with `ts_event` (when it happened) and `ts_init` (when we
 learned of it), both int nanoseconds since the epoch.
 
+Events are `NamedTuple`s: immutable like frozen dataclasses but built three
+times faster, which matters when a backtest creates one per state change.
+Every event starts with the same three fields (`client_order_id`,
+`ts_event`, `ts_init`); `OrderEvent` is the union of all of them.
+
 Amounts travel as integers on the instrument's grids (ticks, lots, quote units),
 which is exact and cheap in the backtest loop; `Fill` offers Decimal views for
 everything above the kernel.
@@ -8,7 +13,7 @@ everything above the kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from atb.domain.enums import Liquidity, OrderSide
 from atb.domain.ids import ClientOrderId, InstrumentId, TradeId, VenueOrderId
@@ -16,61 +21,71 @@ from atb.domain.instrument import Instrument
 from atb.domain.money import Money, Price, Quantity
 
 
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
+class OrderDenied(NamedTuple):
+    """Our own risk checks refused the order; it never left."""
+
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
+    reason: str
+
+
+class OrderSubmitted(NamedTuple):
     client_order_id: ClientOrderId
     ts_event: int
     ts_init: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderDenied(OrderEvent):
-    """Our own risk checks refused the order; it never left."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class OrderSubmitted(OrderEvent):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OrderAccepted(OrderEvent):
+class OrderAccepted(NamedTuple):
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
     venue_order_id: VenueOrderId
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRejected(OrderEvent):
+class OrderRejected(NamedTuple):
     """The venue refused the order."""
 
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class OrderTriggered(OrderEvent):
+class OrderTriggered(NamedTuple):
     """A stop price was touched: a stop-market now executes, a stop-limit now rests as a limit."""
 
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
 
-@dataclass(frozen=True, slots=True)
-class OrderCancelRequested(OrderEvent):
-    pass
+
+class OrderCancelRequested(NamedTuple):
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCanceled(OrderEvent):
+class OrderCanceled(NamedTuple):
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderExpired(OrderEvent):
+class OrderExpired(NamedTuple):
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderFilled(OrderEvent):
+class OrderFilled(NamedTuple):
     """One execution (trade) of an order. Several may fill one order."""
 
+    client_order_id: ClientOrderId
+    ts_event: int
+    ts_init: int
     trade_id: TradeId
     instrument: Instrument
     side: OrderSide
@@ -114,4 +129,17 @@ class OrderFilled(OrderEvent):
 
 Fill = OrderFilled
 """A fill is the `OrderFilled` event; the alias reads better in ledger code."""
+
+OrderEvent = (
+    OrderDenied
+    | OrderSubmitted
+    | OrderAccepted
+    | OrderRejected
+    | OrderTriggered
+    | OrderCancelRequested
+    | OrderCanceled
+    | OrderExpired
+    | OrderFilled
+)
+"""Any order event; all share `client_order_id`, `ts_event`, `ts_init`."""
 

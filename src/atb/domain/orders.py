@@ -35,11 +35,18 @@ from atb.domain.events import (
 from atb.domain.ids import ClientOrderId, InstrumentId, TradeId, VenueOrderId
 
 S = OrderStatus
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+_WITH_LIMIT = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+_WITH_STOP = frozenset({OrderType.STOP_MARKET, OrderType.STOP_LIMIT})
+_CLOSED = frozenset({S.DENIED, S.REJECTED, S.FILLED, S.CANCELED, S.EXPIRED})
+_WITH_REASON = frozenset({OrderDenied, OrderRejected, OrderCanceled, OrderExpired})
+_MISSING = object()
 _FILLABLE = (S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL)
 
 # (current status, event type) -> status after the event. Fills are resolved by
 # remaining size (partial vs full) in `apply`, so they map to a marker here.
-_TRANSITIONS: dict[tuple[OrderStatus, type[OrderEvent]], OrderStatus | None] = {
+_TRANSITIONS: dict[tuple[OrderStatus, type], OrderStatus | None] = {
     (S.INITIALIZED, OrderDenied): S.DENIED,
     (S.INITIALIZED, OrderSubmitted): S.SUBMITTED,
     (S.SUBMITTED, OrderAccepted): S.ACCEPTED,
@@ -113,17 +120,22 @@ class Order:
         ts_init: int = 0,
         tag: str = "",
     ) -> None:
-        given = sum(x is not None for x in (lots, notional_units, equity_fraction))
-        if given != 1:
+        if lots is not None:
+            if notional_units is not None or equity_fraction is not None:
+                raise InvalidOrderError("give exactly one of quantity, notional or equity fraction")
+            if lots <= 0:
+                raise InvalidOrderError(f"quantity must be positive, got {lots} lots")
+        elif notional_units is not None:
+            if equity_fraction is not None:
+                raise InvalidOrderError("give exactly one of quantity, notional or equity fraction")
+            if notional_units <= 0:
+                raise InvalidOrderError("notional must be positive")
+        elif equity_fraction is None:
             raise InvalidOrderError("give exactly one of quantity, notional or equity fraction")
-        if lots is not None and lots <= 0:
-            raise InvalidOrderError(f"quantity must be positive, got {lots} lots")
-        if notional_units is not None and notional_units <= 0:
-            raise InvalidOrderError("notional must be positive")
-        if equity_fraction is not None and not Decimal(0) < equity_fraction <= Decimal(100):
+        elif not _ZERO < equity_fraction <= _HUNDRED:
             raise InvalidOrderError(f"equity fraction must be in (0, 100], got {equity_fraction}")
-        needs_limit = order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
-        needs_stop = order_type in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+        needs_limit = order_type in _WITH_LIMIT
+        needs_stop = order_type in _WITH_STOP
         if needs_limit != (limit_ticks is not None):
             raise InvalidOrderError(f"{order_type.value} order {'needs' if needs_limit else 'takes no'} limit price")
         if needs_stop != (stop_ticks is not None):
@@ -186,25 +198,29 @@ class Order:
 
     def apply(self, event: OrderEvent) -> None:
         """Move to the next status, or raise `InvalidTransitionError` and change nothing."""
+        kind = type(event)
+        target = _TRANSITIONS.get((self.status, kind), _MISSING)
+        if target is _MISSING:
+            raise InvalidTransitionError(
+                f"order {self.client_order_id}: {kind.__name__} not allowed when {self.status.value}"
+            )
         if event.client_order_id != self.client_order_id:
             raise InvalidTransitionError(f"event for {event.client_order_id} applied to {self.client_order_id}")
-        key = (self.status, type(event))
-        if key not in _TRANSITIONS:
-            raise InvalidTransitionError(
-                f"order {self.client_order_id}: {type(event).__name__} not allowed when {self.status.value}"
-            )
-        target = _TRANSITIONS[key]
-        if isinstance(event, OrderFilled):
-            target = self._fill_target(event)
-        self.status = target  # type: ignore[assignment]
-        if isinstance(event, OrderAccepted):
-            self.venue_order_id = event.venue_order_id
-        elif isinstance(event, OrderTriggered):
+        if kind is OrderFilled:
+            target = self._fill_target(event)  # type: ignore[arg-type]
+        elif kind is OrderAccepted:
+            self.venue_order_id = event.venue_order_id  # type: ignore[union-attr]
+        elif kind is OrderTriggered:
             self.triggered = True
-        elif isinstance(event, (OrderDenied, OrderRejected, OrderCanceled, OrderExpired)) and event.reason:
-            self.reason = event.reason
+        elif kind in _WITH_REASON and event.reason:  # type: ignore[union-attr]
+            self.reason = event.reason  # type: ignore[union-attr]
+        self.status = target  # type: ignore[assignment]
         self.ts_last = event.ts_event
         self.events.append(event)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in _CLOSED
 
     def _fill_target(self, fill: OrderFilled) -> OrderStatus:
         if fill.trade_id in self.trade_ids:

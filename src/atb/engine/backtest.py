@@ -8,7 +8,6 @@ rebuilt after the run from the fills, with numpy.
 
 from __future__ import annotations
 
-import gc
 import traceback
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -23,6 +22,7 @@ from atb.data.resample import parse_timeframe, resample
 from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled
 from atb.engine.context import BacktestContext
 from atb.engine.execution import ExecutionConfig
+from atb.engine.gc_pause import gc_paused
 from atb.engine.market import MarketData, instrument_for
 from atb.engine.results import BacktestResult
 from atb.engine.trades import build_trades, excursions
@@ -123,8 +123,19 @@ class Backtest:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
+        self.strategy.bind(self.ctx)
+        ts = self.ctx._ts
+        with gc_paused():
+            try:
+                self._loop(progress)
+            except UserInputError:
+                raise
+            except Exception as exc:
+                raise _strategy_error(exc, self.ctx.cursor.i, ts[self.ctx.cursor.i] if ts else 0) from exc
+            return self._result()
+
+    def _loop(self, progress: ProgressCallback | None) -> None:
         strategy = self.strategy
-        strategy.bind(self.ctx)
         n = len(self.markets[self.primary])
         ts: list[int] = self.ctx._ts
         cursor = self.ctx.cursor
@@ -132,35 +143,18 @@ class Backtest:
         working = venue.working
         close_queue = venue.close_queue
         on_bar = strategy.on_bar
-        i = 0
-        # The cyclic GC would rescan the million-element series lists every few
-        # thousand allocations; nothing the loop allocates forms cycles, so it is
-        # paused for the run (and the heap built so far frozen out of its scans).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        gc.freeze()
-        try:
-            strategy.on_start()
-            for start in range(0, n, _CHUNK):
-                for i in range(start, min(start + _CHUNK, n)):
-                    if working:
-                        venue.process_bar(i, ts[i])
-                    cursor.i = i
-                    on_bar()
-                    if close_queue:
-                        venue.process_close(i, ts[i])
-                if progress is not None:
-                    progress(min(start + _CHUNK, n), n)
-            strategy.on_stop()
-        except UserInputError:
-            raise
-        except Exception as exc:
-            raise _strategy_error(exc, i, ts[i] if ts else 0) from exc
-        finally:
-            gc.unfreeze()
-            if gc_was_enabled:
-                gc.enable()
-        return self._result()
+        strategy.on_start()
+        for start in range(0, n, _CHUNK):
+            for i in range(start, min(start + _CHUNK, n)):
+                if working:
+                    venue.process_bar(i, ts[i])
+                cursor.i = i
+                on_bar()
+                if close_queue:
+                    venue.process_close(i, ts[i])
+            if progress is not None:
+                progress(min(start + _CHUNK, n), n)
+        strategy.on_stop()
 
     # --- results ----------------------------------------------------------------------------
     def _result(self) -> BacktestResult:

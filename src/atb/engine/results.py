@@ -21,13 +21,15 @@ Money, prices and quantities are decimal strings, exact from the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from atb.domain import Account, Order, OrderFilled
+from atb.engine.gc_pause import gc_paused
+from atb.engine.formatting import Grid, div_round_half_even, scaled_str
 from atb.engine.trades import Trade
 
 RESULT_SCHEMA_VERSION = 1
@@ -42,10 +44,6 @@ def iso_times(ns: npt.NDArray[np.int64]) -> list[str]:
         return []
     text = np.datetime_as_string(np.asarray(ns, dtype=np.int64).astype("datetime64[ns]"), unit="s")
     return [t + "Z" for t in text.tolist()]
-
-
-def units_to_str(units: int, precision: int) -> str:
-    return str(Decimal(units).scaleb(-precision))
 
 
 @dataclass
@@ -69,29 +67,32 @@ class BacktestResult:
         return Decimal(self.equity_exact[last]).scaleb(-self.account.currency.precision)
 
     def to_dict(self) -> dict[str, Any]:
+        with gc_paused():
+            return self._to_dict()
+
+    def _to_dict(self) -> dict[str, Any]:
         precision = self.account.currency.precision
+        grids = {sym: (Grid(lot), Grid(tick)) for sym, (lot, tick) in self.meta["_grids"].items()}
         trade_rows = []
         entry_times = iso_times(np.array([t.entry_ts for t in self.trades], dtype=np.int64))
         exit_times = iso_times(np.array([t.exit_ts for t in self.trades], dtype=np.int64))
         for k, t in enumerate(self.trades):
             inst = t.instrument
-            qty = Decimal(t.lots) * inst.lot
-            scale = Decimal(1).scaleb(-inst.quote.precision)
-            quantum = inst.tick.scaleb(-_PRICE_EXTRA_DIGITS)
-            entry_price = (Decimal(t.entry_notional) * scale / qty).quantize(quantum, ROUND_HALF_EVEN).normalize()
-            exit_price = (Decimal(t.exit_notional) * scale / qty).quantize(quantum, ROUND_HALF_EVEN).normalize()
+            sym = str(inst.id)
+            lot_grid, tick_grid = grids[sym]
+            qp = inst.quote.precision
             trade_rows.append(
                 {
-                    "symbol": str(inst.id),
+                    "symbol": sym,
                     "side": "long" if t.direction > 0 else "short",
                     "entry_time": entry_times[k],
                     "exit_time": exit_times[k],
-                    "quantity": _plain_decimal(qty),
-                    "entry_price": _plain_decimal(entry_price),
-                    "exit_price": _plain_decimal(exit_price),
-                    "pnl": units_to_str(t.pnl_units, inst.quote.precision),
+                    "quantity": lot_grid.format(t.lots),
+                    "entry_price": _avg_price(t.entry_notional, t.lots, lot_grid, tick_grid, qp),
+                    "exit_price": _avg_price(t.exit_notional, t.lots, lot_grid, tick_grid, qp),
+                    "pnl": scaled_str(t.pnl_units, qp),
                     "return_pct": t.pnl_units / t.entry_notional * 100.0 if t.entry_notional else 0.0,
-                    "fees": units_to_str(t.fees, inst.quote.precision),
+                    "fees": scaled_str(t.fees, qp),
                     "duration_s": (t.exit_ts - t.entry_ts) / 1e9,
                     "mae_pct": float(self.mae_pct[k]),
                     "mfe_pct": float(self.mfe_pct[k]),
@@ -101,22 +102,20 @@ class BacktestResult:
         order_times = iso_times(np.array([o.ts_init for o in self.orders], dtype=np.int64))
         order_rows = []
         for k, o in enumerate(self.orders):
-            inst_lot, inst_tick = self.meta["_grids"][str(o.instrument_id)]
-            avg = o.avg_fill_ticks
+            lot_grid, tick_grid = grids[str(o.instrument_id)]
+            filled = o.filled_lots
             order_rows.append(
                 {
-                    "id": str(o.client_order_id),
+                    "id": o.client_order_id,
                     "time": order_times[k],
-                    "symbol": str(o.instrument_id),
+                    "symbol": o.instrument_id,
                     "side": o.side.value,
                     "type": o.order_type.value,
-                    "quantity": None if o.lots is None else _plain_decimal(Decimal(o.lots) * inst_lot),
-                    "price": None
-                    if avg is None
-                    else _plain_decimal((avg * inst_tick).quantize(inst_tick.scaleb(-_PRICE_EXTRA_DIGITS))),
-                    "limit_price": None if o.limit_ticks is None else _plain_decimal(Decimal(o.limit_ticks) * inst_tick),
-                    "stop_price": None if o.stop_ticks is None else _plain_decimal(Decimal(o.stop_ticks) * inst_tick),
-                    "filled_quantity": _plain_decimal(Decimal(o.filled_lots) * inst_lot),
+                    "quantity": None if o.lots is None else lot_grid.format(o.lots),
+                    "price": None if not filled else _avg_ticks(o.filled_notional_ticks_lots, filled, tick_grid),
+                    "limit_price": None if o.limit_ticks is None else tick_grid.format(o.limit_ticks),
+                    "stop_price": None if o.stop_ticks is None else tick_grid.format(o.stop_ticks),
+                    "filled_quantity": lot_grid.format(filled),
                     "status": o.status.value,
                     "reason": o.reason,
                     "tag": o.tag,
@@ -125,7 +124,7 @@ class BacktestResult:
         points = sorted(self.equity_exact)
         point_times = iso_times(self.ts[np.asarray(points, dtype=np.int64)])
         equity_rows = [
-            {"time": point_times[k], "equity": units_to_str(self.equity_exact[i], precision)}
+            {"time": point_times[k], "equity": scaled_str(self.equity_exact[i], precision)}
             for k, i in enumerate(points)
         ]
         meta = {k: v for k, v in self.meta.items() if not k.startswith("_")}
@@ -139,7 +138,20 @@ class BacktestResult:
         }
 
 
-def _plain_decimal(value: Decimal) -> str:
-    """A Decimal as a plain string without exponent (1E+1 → 10)."""
-    text = format(value.normalize(), "f")
-    return text
+def _avg_ticks(ticks_times_lots: int, lots: int, tick: Grid) -> str:
+    """Average fill price: exact when it lies on the tick grid, else 4 more digits, half-even."""
+    if ticks_times_lots % lots == 0:
+        return tick.format(ticks_times_lots // lots)
+    scale = 10**_PRICE_EXTRA_DIGITS
+    value = div_round_half_even(ticks_times_lots * tick.step_int * scale, lots)
+    return scaled_str(value, tick.decimals + _PRICE_EXTRA_DIGITS)
+
+
+def _avg_price(notional_units: int, lots: int, lot: Grid, tick: Grid, quote_precision: int) -> str:
+    """notional / quantity as a price string (exact on-grid, else 4 extra digits half-even)."""
+    # price = notional × 10^-qp / (lots × lot_int × 10^-dl), expressed in units of 10^-(dt+extra)
+    digits = tick.decimals + _PRICE_EXTRA_DIGITS
+    num = notional_units * 10 ** (lot.decimals + digits)
+    den = 10**quote_precision * lots * lot.step_int
+    value = div_round_half_even(num, den)
+    return scaled_str(value, digits)

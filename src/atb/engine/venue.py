@@ -50,6 +50,7 @@ from atb.domain import (
     OrderType,
     TimeInForce,
 )
+from atb.domain.enums import CLOSED_STATUSES
 from atb.domain.errors import InsufficientFundsError
 from atb.domain.ids import InstrumentId, TradeId, VenueOrderId
 from atb.engine.execution import ExecutionConfig, FillTiming
@@ -62,6 +63,9 @@ _MARKET, _STOP_MARKET, _LIMIT, _STOP_LIMIT = (
     OrderType.STOP_LIMIT,
 )
 _AT_OPEN, _IN_BAR_STOP, _IN_BAR_LIMIT = 0, 1, 2
+_GTC = TimeInForce.GTC
+_TAKER = Liquidity.TAKER
+_BUY = OrderSide.BUY
 
 
 class _Working:
@@ -111,7 +115,7 @@ class SimulatedVenue:
     # --- order entry ----------------------------------------------------------------------
     def submit(self, order: Order, bar: int, ts: int) -> None:
         """Accept or reject an order placed while bar `bar` is processed."""
-        market = self.markets.get(str(order.instrument_id))
+        market = self.markets.get(order.instrument_id)
         order.apply(OrderSubmitted(order.client_order_id, ts, ts))
         if market is None:
             self._reject(order, ts, f"unknown instrument {order.instrument_id}")
@@ -161,33 +165,39 @@ class SimulatedVenue:
         """Match working orders against bar i (called before the strategy sees bar i)."""
         self.bar = i
         self.ts = ts
+        close_mode = self.config.fill is FillTiming.CLOSE
         plan: list[tuple[int, int, _Working, int, Liquidity]] = []
         seq = 0
+        moved = False
         for work in self.working:
             if work.active_from > i:
                 continue
-            if work.order.order_type is _MARKET and self.config.fill is FillTiming.CLOSE:
+            order = work.order
+            if close_mode and order.order_type is _MARKET:
                 # latency elapsed: fill at this bar's close
                 self.close_queue.append(work)
+                moved = True
                 continue
             step = self._plan(work, i)
             seq += 1
             if step is not None:
                 plan.append((step[0], seq, work, step[1], step[2]))
-            elif work.order.tif is not TimeInForce.GTC and work.first_bar:
-                plan.append((_AT_OPEN, seq, work, -1, Liquidity.TAKER))  # -1: cancel unfilled IOC/FOK
+            elif work.first_bar and order.tif is not _GTC:
+                plan.append((_AT_OPEN, seq, work, -1, _TAKER))  # -1: cancel unfilled IOC/FOK
             work.first_bar = False
-        if self.close_queue:
+        if moved:
             self.working[:] = [w for w in self.working if w not in self.close_queue]
-        plan.sort(key=lambda p: (p[0], p[1]))
+        if len(plan) > 1:
+            plan.sort()  # by (phase, submission sequence); the sequence is unique, so no tie reaches `work`
         for _, _, work, ticks, liquidity in plan:
-            if work.order.status.is_closed:
+            order = work.order
+            if order.status in CLOSED_STATUSES:
                 continue
-            if ticks < 0:
+            if ticks == -1:
                 self._close(work, ts, "time in force: not filled on arrival")
                 continue
             self._execute(work, i, ticks, liquidity, ts)
-            if not work.order.status.is_closed and work.order.tif is not TimeInForce.GTC:
+            if order.tif is not _GTC and order.status not in CLOSED_STATUSES:
                 self._close(work, ts, "time in force: rest cancelled")
 
     def process_close(self, i: int, ts: int) -> None:
@@ -197,9 +207,9 @@ class SimulatedVenue:
         queue = list(self.close_queue)
         self.close_queue.clear()
         for work in queue:
-            if not work.order.status.is_closed:
+            if work.order.status not in CLOSED_STATUSES:
                 self._execute(work, i, int(work.market.close[i]), Liquidity.TAKER, ts, at_close=True)
-                if not work.order.status.is_closed:
+                if work.order.status not in CLOSED_STATUSES:
                     # participation-capped remainder carries on at later closes
                     work.active_from = i + 1
                     self.working.append(work)
@@ -265,23 +275,36 @@ class SimulatedVenue:
         inst = work.market.instrument
         account = self.account
         slip = self.config.slippage
-        pos = account.position(inst)
-        rate = inst.taker_fee if liquidity is Liquidity.TAKER else inst.maker_fee
+        taker = liquidity is _TAKER
+        rate = inst.taker_fee if taker else inst.maker_fee
+        buy = order.side is _BUY
         price = ticks
         if order.lots is None:
             lots = self._resolve_size(order, inst, ticks, rate, at_close)
-            if lots is not None and slip is not None and liquidity is Liquidity.TAKER:
-                price = self._slipped(ticks, order.side, slip.fraction(i, lots, float(inst.lot)))
+            if lots is not None and slip is not None and taker:
+                price = self._slipped(ticks, buy, slip.fraction(i, lots, float(inst.lot)))
                 lots = self._resolve_size(order, inst, price, rate, at_close)
-            if lots is None or lots < inst.min_lots or inst.notional_units(price, lots) < inst.min_notional_units:
+            if lots is None or lots < inst.min_lots or price * lots * inst.notional_factor < inst.min_notional_units:
                 self._reject(order, ts, "equity too small for the minimum order size")
                 self._drop(work)
                 return
             order.resolve_lots(lots)
-        assert order.lots is not None
-        leaves = order.lots - order.filled_lots
+            leaves = lots
+        else:
+            leaves = order.lots - order.filled_lots
+            if (
+                not order.filled_lots
+                and order.limit_ticks is None
+                and order.stop_ticks is None
+                and ticks * order.lots * inst.notional_factor < inst.min_notional_units
+            ):
+                # a market order has no price at submission: its minimum notional is judged on arrival
+                self._reject(order, ts, f"notional below minimum {inst.min_notional} {inst.quote}")
+                self._drop(work)
+                return
+        pos = account.position(inst)
         if order.reduce_only:
-            reducible = -pos.lots if order.side is OrderSide.BUY else pos.lots
+            reducible = -pos.lots if buy else pos.lots
             if reducible <= 0:
                 self._close(work, ts, "reduce-only: no position to reduce")
                 return
@@ -295,10 +318,10 @@ class SimulatedVenue:
                 leaves = min(leaves, cap)
             if leaves <= 0:
                 return
-            if liquidity is Liquidity.TAKER and price == ticks:
-                price = self._slipped(ticks, order.side, slip.fraction(i, leaves, float(inst.lot)))
-        signed = leaves if order.side is OrderSide.BUY else -leaves
-        fee = rate.fee_units(inst.notional_units(price, leaves))
+            if taker and price == ticks:
+                price = self._slipped(ticks, buy, slip.fraction(i, leaves, float(inst.lot)))
+        signed = leaves if buy else -leaves
+        fee = rate.fee_units(price * leaves * inst.notional_factor)
         try:
             account.check_fill(inst, signed, price, fee, self._marks(i, inst.id, at_close))
         except InsufficientFundsError as exc:
@@ -314,9 +337,9 @@ class SimulatedVenue:
             order.client_order_id, ts, ts, TradeId(str(self._trade_seq)), inst, order.side, leaves, price, fee, liquidity
         )
         order.apply(fill)
-        if order.status.is_closed:
+        if order.status in CLOSED_STATUSES:
             self._drop(work)
-        elif order.reduce_only and order.lots - order.filled_lots > 0 and pos.lots == 0:
+        elif order.reduce_only and pos.lots == 0:
             self._close(work, ts, "reduce-only: position closed")
         self._on_fill(fill, order)
 
@@ -340,18 +363,23 @@ class SimulatedVenue:
         return lots or None
 
     @staticmethod
-    def _slipped(ticks: int, side: OrderSide, fraction: float) -> int:
+    def _slipped(ticks: int, buy: bool, fraction: float) -> int:
+        """Price moved by `fraction` against the trader, rounded to the adverse tick (exact)."""
         if fraction <= 0:
             return ticks
-        exact = Fraction(ticks) * (1 + Fraction(fraction)) if side is OrderSide.BUY else Fraction(ticks) * (1 - Fraction(fraction))
-        if side is OrderSide.BUY:
+        if buy:
+            exact = Fraction(ticks) * (1 + Fraction(fraction))
             return -((-exact.numerator) // exact.denominator)
+        exact = Fraction(ticks) * (1 - Fraction(fraction))
         return max(1, exact.numerator // exact.denominator)
 
     def _marks(self, i: int, filling: InstrumentId, at_close: bool) -> dict[InstrumentId, int]:
         """Marks for the other open positions: the last close known at this moment."""
         marks: dict[InstrumentId, int] = {}
-        for iid, pos in self.account.positions.items():
+        positions = self.account.positions
+        if len(positions) == 1 and filling in positions:
+            return marks
+        for iid, pos in positions.items():
             if pos.lots and iid != filling:
                 m = self.markets[str(iid)]
                 j = i if at_close else max(i - 1, 0)

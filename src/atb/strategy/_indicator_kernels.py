@@ -110,21 +110,22 @@ def rolling_sum(x: FloatArray, n: int) -> FloatArray:
     hi = 0.0  # running sum = hi + lo
     lo = 0.0
     bad = 0
-    countdown = (size % n) + 1
+    countdown = n  # bars until the next from-scratch refresh, at (i + 1) % n == 0
     for i in range(size):
         v = x[i]
-        if math.isfinite(v):
-            hi, e = _two_sum(hi, v)
-            lo += e
-        else:
+        if not math.isfinite(v):
             bad += 1
+            v = 0.0
+        o = 0.0
         if i >= n:
             o = x[i - n]
-            if math.isfinite(o):
-                hi, e = _two_sum(hi, -o)
-                lo += e
-            else:
+            if not math.isfinite(o):
                 bad -= 1
+                o = 0.0
+        # v - o == dv + de exactly, off the dependency chain of the running sum
+        dv, de = _two_sum(v, -o)
+        hi, e = _two_sum(hi, dv)
+        lo += e + de
         countdown -= 1
         if countdown == 0:
             countdown = n
@@ -319,6 +320,35 @@ def rolling_extreme(x: FloatArray, n: int, want_max: bool) -> FloatArray:
 
 
 @_jit
+def stoch_fast_k(high: FloatArray, low: FloatArray, close: FloatArray, k: int) -> FloatArray:
+    """100*(close - LL)/(HH - LL) over k bars in TA-Lib's arithmetic; 50 when HH == LL."""
+    highest = rolling_extreme(high, k, True)
+    lowest = rolling_extreme(low, k, False)
+    out = np.empty(close.shape[0])
+    for i in range(close.shape[0]):
+        scale = (highest[i] - lowest[i]) / 100.0
+        out[i] = (close[i] - lowest[i]) / scale if scale != 0.0 else 50.0
+    return out
+
+
+@_jit
+def rolling_vwap(pv: FloatArray, volume: FloatArray, n: int) -> FloatArray:
+    """sum(pv)/sum(volume) over n bars; NaN if a window holds no traded volume or a non-finite value."""
+    pv_sum = rolling_sum(pv, n)
+    v_sum = rolling_sum(volume, n)
+    out = np.full(pv.shape[0], np.nan)
+    traded = 0  # bars with volume > 0 in the window: decides "no volume" without float noise
+    for i in range(pv.shape[0]):
+        if volume[i] > 0.0:
+            traded += 1
+        if i >= n and volume[i - n] > 0.0:
+            traded -= 1
+        if traded > 0:
+            out[i] = pv_sum[i] / v_sum[i]
+    return out
+
+
+@_jit
 def cross(a: FloatArray, b: FloatArray, up: bool) -> npt.NDArray[np.bool_]:
     """a moves strictly beyond b (above if `up`) from not-beyond at the last bar where both are defined."""
     size = a.shape[0]
@@ -376,19 +406,21 @@ def _rsi_value(gain: float, loss: float) -> float:
 
 @_jit
 def rsi(x: FloatArray, n: int) -> FloatArray:
-    """Wilder RSI in TA-Lib's arithmetic order: first averages are plain means of n moves."""
+    """Wilder RSI in TA-Lib's arithmetic order: the first averages (bar s+n) are plain
+    means of n moves, then avg = (avg*(n-1) + move)/n."""
     size = x.shape[0]
     out = np.full(size, np.nan)
     s = _first_finite(x)
-    if s + n >= size:
-        return out
     gain = 0.0
     loss = 0.0
-    prev = x[s]
-    for i in range(s + 1, s + n + 1):
+    prev = x[s] if s < size else 0.0
+    for i in range(s + 1, size):
         cur = x[i]
         delta = cur - prev
         prev = cur
+        if i > s + n:
+            loss *= n - 1
+            gain *= n - 1
         if not math.isfinite(delta):
             gain = math.nan
             loss = math.nan
@@ -396,47 +428,32 @@ def rsi(x: FloatArray, n: int) -> FloatArray:
             loss -= delta
         else:
             gain += delta
-    loss /= n
-    gain /= n
-    out[s + n] = _rsi_value(gain, loss)
-    for i in range(s + n + 1, size):
-        cur = x[i]
-        delta = cur - prev
-        prev = cur
-        loss *= n - 1
-        gain *= n - 1
-        if not math.isfinite(delta):
-            gain = math.nan
-            loss = math.nan
-        elif delta < 0.0:
-            loss -= delta
-        else:
-            gain += delta
-        loss /= n
-        gain /= n
-        out[i] = _rsi_value(gain, loss)
+        if i >= s + n:
+            loss /= n
+            gain /= n
+            out[i] = _rsi_value(gain, loss)
     return out
 
 
 @_jit
 def atr(high: FloatArray, low: FloatArray, close: FloatArray, n: int) -> FloatArray:
+    """TA-Lib ATR: mean of the first n true ranges at bar s+n, then Wilder smoothing."""
     size = high.shape[0]
     out = np.full(size, np.nan)
     s = _first_finite3(high, low, close)
-    if s + n >= size:
-        return out
-    prev_close = close[s]
-    tot = 0.0
-    for i in range(s + 1, s + n + 1):
-        tot += _true_range(high[i], low[i], prev_close)
-        prev_close = close[i]
-    value = tot / n
-    out[s + n] = value
-    for i in range(s + n + 1, size):
+    value = 0.0
+    prev_close = close[s] if s < size else 0.0
+    for i in range(s + 1, size):
         tr = _true_range(high[i], low[i], prev_close)
         prev_close = close[i]
-        value = (value * (n - 1) + tr) / n
-        out[i] = value
+        if i < s + n:
+            value += tr
+        elif i == s + n:
+            value = (value + tr) / n
+            out[i] = value
+        else:
+            value = (value * (n - 1) + tr) / n
+            out[i] = value
     return out
 
 

@@ -42,13 +42,23 @@ from atb.strategy.series import MappedSeries, Series
 Number = int | float | str | Decimal
 
 
+_FLOAT_DECIMALS: dict[float, Decimal] = {}
+
+
 def _exact(value: Number, what: str) -> Decimal:
+    if type(value) is float:
+        cached = _FLOAT_DECIMALS.get(value)
+        if cached is not None:
+            return cached
     if isinstance(value, bool):
         raise InvalidOrderError(f"{what} must be a number, not bool")
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidOrderError(f"{what} must be finite, got {value}")
-        return Decimal(repr(value))
+        exact = Decimal(repr(value))
+        if len(_FLOAT_DECIMALS) < 1024:  # strategies reuse a few fractions; cache them
+            _FLOAT_DECIMALS[value] = exact
+        return exact
     if isinstance(value, (int, Decimal)):
         return Decimal(value)
     if isinstance(value, str):
@@ -285,7 +295,7 @@ class Strategy:
     def close(self, symbol: str | None = None, *, tag: str = "close") -> Order | None:
         """Flatten the position with a reduce-only market order; None when already flat."""
         sym = symbol or self.data.symbol
-        lots = self.ctx.position(sym).lots
+        lots = self.position_of(sym)._pos.lots
         if lots == 0:
             return None
         side = OrderSide.SELL if lots > 0 else OrderSide.BUY
@@ -340,7 +350,7 @@ class Strategy:
     ) -> Order:
         sym = symbol or self.data.symbol
         inst = self.ctx.feed(sym).instrument
-        if sum(x is not None for x in (quantity, notional, fraction)) != 1:
+        if (quantity is not None) + (notional is not None) + (fraction is not None) != 1:
             raise InvalidOrderError("give exactly one of quantity=, notional= or fraction=")
         lots = notional_units = None
         equity_fraction = None
@@ -366,10 +376,13 @@ class Strategy:
             order_type = OrderType.STOP_LIMIT if limit_ticks is not None else OrderType.STOP_MARKET
         else:
             order_type = OrderType.LIMIT if limit_ticks is not None else OrderType.MARKET
-        try:
-            time_in_force = TimeInForce(tif)
-        except ValueError:
-            raise InvalidOrderError(f"time in force must be gtc, ioc or fok, got {tif!r}") from None
+        if tif is TimeInForce.GTC:
+            time_in_force = TimeInForce.GTC
+        else:
+            try:
+                time_in_force = TimeInForce(tif)
+            except ValueError:
+                raise InvalidOrderError(f"time in force must be gtc, ioc or fok, got {tif!r}") from None
         request = OrderRequest(
             sym,
             side,

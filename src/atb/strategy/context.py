@@ -7,9 +7,8 @@ drive it with a fake context.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from atb.domain import Instrument, Order, OrderSide, OrderType, Position, TimeInForce
 import numpy as np
@@ -19,8 +18,7 @@ from atb.data.bars import Bars
 from atb.strategy.series import BarCursor, MappedSeries, Series
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRequest:
+class OrderRequest(NamedTuple):
     """A strategy's order before the engine gives it an id; sizes and prices exact already."""
 
     symbol: str

@@ -232,12 +232,7 @@ def stochastic(
     k = _period(k, "k")
     smooth_k = _period(smooth_k, "smooth_k")
     d = _period(d, "d")
-    highest = kern.rolling_extreme(h, k, True)
-    lowest = kern.rolling_extreme(lo, k, False)
-    # TA-Lib's arithmetic: (c - LL) / ((HH - LL) / 100).
-    scale = (highest - lowest) / 100.0
-    fast_k = np.full(len(c), 50.0)
-    np.divide(c - lowest, scale, out=fast_k, where=scale != 0.0)
+    fast_k = kern.stoch_fast_k(h, lo, c, k)
     slow_k = kern.rolling_sum(fast_k, smooth_k) / smooth_k
     slow_d = kern.rolling_sum(slow_k, d) / d
     return Stochastic(slow_k, slow_d)
@@ -297,6 +292,7 @@ def adx(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, n: int = 
     Departures (flat markets only): DI is 0 when the TR sum is exactly 0 and
     DX is 0 when both DIs are 0; TA-Lib uses an absolute 1e-8 threshold and,
     after the first ADX, keeps ADX unchanged instead of averaging in DX = 0.
+    For n == 1 TA-Lib's PLUS_DI/MINUS_DI return a fraction (no *100); we do not.
     """
     from atb.strategy import _indicator_kernels as kern
 
@@ -382,12 +378,7 @@ def vwap(
         raise ValueError("vwap takes either n (rolling) or anchor (sessions), not both")
     if n is not None:
         n = _period(n, "n")
-        pv_sum = kern.rolling_sum(pv, n)
-        v_sum = kern.rolling_sum(v, n)
-        traded = kern.rolling_sum((v != 0.0).astype(np.float64), n)
-        out = np.full(len(v), np.nan)
-        np.divide(pv_sum, v_sum, out=out, where=traded > 0.0)
-        return out
+        return kern.rolling_vwap(pv, v, n)
     if anchor is None:
         return kern.vwap_cumulative(pv, v, np.empty(0, np.int64), False)
     keys = np.asarray(anchor)

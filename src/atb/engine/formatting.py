@@ -1,0 +1,45 @@
+"""Exact decimal strings from scaled integers, without building Decimal objects.
+
+The result JSON of a long backtest holds tens of thousands of prices and
+amounts; formatting them from integers is exact and about ten times faster
+than going through `Decimal` and `quantize`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+def scaled_str(value: int, decimals: int) -> str:
+    """`value × 10^-decimals` as a plain decimal string, trailing zeros trimmed (1234500, 4 → "123.45")."""
+    if decimals <= 0:
+        return str(value * 10 ** (-decimals))
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value)).rjust(decimals + 1, "0")
+    whole, frac = digits[:-decimals], digits[-decimals:].rstrip("0")
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
+def div_round_half_even(num: int, den: int) -> int:
+    """num / den rounded half-to-even, exact for integers of any size (den > 0)."""
+    q, r = divmod(num, den)
+    twice = 2 * r
+    if twice > den or (twice == den and q % 2 == 1):
+        q += 1
+    return q
+
+
+class Grid:
+    """An instrument step (tick or lot) as integer × 10^-decimals, for fast exact formatting."""
+
+    __slots__ = ("decimals", "step_int")
+
+    def __init__(self, step: Decimal) -> None:
+        sign, digits, exponent = step.normalize().as_tuple()
+        assert isinstance(exponent, int)
+        self.decimals = max(0, -exponent)
+        self.step_int = int(step.scaleb(self.decimals))
+
+    def format(self, units: int) -> str:
+        """`units` steps as a decimal string."""
+        return scaled_str(units * self.step_int, self.decimals)
