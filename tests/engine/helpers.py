@@ -136,3 +136,16 @@ def fee(notional: str | Decimal, rate: str = "0.001") -> Decimal:
     """Fee rounded UP to 1e-8 quote units, computed independently of the engine."""
     exact = Decimal(notional) * Decimal(rate)
     return exact.quantize(Decimal("1e-8"), rounding=ROUND_CEILING)
+
+
+def random_walk_bars(n: int, seed: int, *, symbol: str = SYM, start_price: float = 100.0) -> Bars:
+    """A seeded geometric random walk on a 0.01 grid with consistent OHLC (next open = previous close)."""
+    rng = np.random.default_rng(seed)
+    close = np.round(start_price * np.exp(np.cumsum(rng.normal(0.0, 0.015, n))), 2)
+    open_ = np.concatenate(([start_price], close[:-1]))
+    high = np.round(np.maximum(open_, close) + np.abs(rng.normal(0.0, 0.5, n)), 2)
+    low = np.round(np.minimum(open_, close) - np.abs(rng.normal(0.0, 0.5, n)), 2)
+    low = np.maximum(low, 0.01)
+    volume = np.round(rng.uniform(50.0, 150.0, n), 3)
+    ts = T0 + np.arange(n, dtype=np.int64) * H
+    return bars_from_arrays(ts, open_, high, low, close, volume, symbol=symbol, timeframe_ns=H)

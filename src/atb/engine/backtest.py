@@ -8,6 +8,7 @@ rebuilt after the run from the fills, with numpy.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -125,6 +126,7 @@ class Backtest:
     def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
         self.strategy.bind(self.ctx)
         ts = self.ctx._ts
+        self.timings: dict[str, float] = {}
         with gc_paused():
             try:
                 self._loop(progress)
@@ -132,7 +134,10 @@ class Backtest:
                 raise
             except Exception as exc:
                 raise _strategy_error(exc, self.ctx.cursor.i, ts[self.ctx.cursor.i] if ts else 0) from exc
-            return self._result()
+            started = time.perf_counter()
+            result = self._result()
+            self.timings["results_s"] = time.perf_counter() - started
+            return result
 
     def _loop(self, progress: ProgressCallback | None) -> None:
         strategy = self.strategy
@@ -143,7 +148,10 @@ class Backtest:
         working = venue.working
         close_queue = venue.close_queue
         on_bar = strategy.on_bar
+        started = time.perf_counter()
         strategy.on_start()
+        self.timings["on_start_s"] = time.perf_counter() - started
+        started = time.perf_counter()
         for start in range(0, n, _CHUNK):
             for i in range(start, min(start + _CHUNK, n)):
                 if working:
@@ -155,6 +163,7 @@ class Backtest:
             if progress is not None:
                 progress(min(start + _CHUNK, n), n)
         strategy.on_stop()
+        self.timings["loop_s"] = time.perf_counter() - started
 
     # --- results ----------------------------------------------------------------------------
     def _result(self) -> BacktestResult:

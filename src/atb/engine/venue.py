@@ -55,6 +55,7 @@ from atb.domain.errors import InsufficientFundsError
 from atb.domain.ids import InstrumentId, TradeId, VenueOrderId
 from atb.engine.execution import ExecutionConfig, FillTiming
 from atb.engine.market import MarketData
+from atb.errors import UserInputError
 
 _MARKET, _STOP_MARKET, _LIMIT, _STOP_LIMIT = (
     OrderType.MARKET,
@@ -108,7 +109,7 @@ class SimulatedVenue:
         if slip is not None and hasattr(slip, "prepare"):
             if len(markets) != 1:
                 # one model instance holds one instrument's volume history
-                raise ValueError("the square-root impact model supports one instrument per run for now")
+                raise UserInputError("the square-root impact model supports one instrument per run for now")
             (only,) = markets.values()
             slip.prepare(only.bars.close, only.bars.volume)
 
@@ -320,6 +321,10 @@ class SimulatedVenue:
                 return
             if taker and price == ticks:
                 price = self._slipped(ticks, buy, slip.fraction(i, leaves, float(inst.lot)))
+                limit = order.limit_ticks
+                if limit is not None:
+                    # slippage never takes a limit (or stop-limit) order past its limit price
+                    price = min(price, limit) if buy else max(price, limit)
         signed = leaves if buy else -leaves
         fee = rate.fee_units(price * leaves * inst.notional_factor)
         try:
@@ -367,10 +372,13 @@ class SimulatedVenue:
         """Price moved by `fraction` against the trader, rounded to the adverse tick (exact)."""
         if fraction <= 0:
             return ticks
+        # The float's shortest decimal (10 bps → 0.001), not its binary value (0.00100000000000000002...):
+        # otherwise a slipped price landing exactly on the grid would be pushed one more tick.
+        exact_fraction = Fraction(repr(fraction))
         if buy:
-            exact = Fraction(ticks) * (1 + Fraction(fraction))
+            exact = Fraction(ticks) * (1 + exact_fraction)
             return -((-exact.numerator) // exact.denominator)
-        exact = Fraction(ticks) * (1 - Fraction(fraction))
+        exact = Fraction(ticks) * (1 - exact_fraction)
         return max(1, exact.numerator // exact.denominator)
 
     def _marks(self, i: int, filling: InstrumentId, at_close: bool) -> dict[InstrumentId, int]:

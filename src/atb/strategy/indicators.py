@@ -122,17 +122,30 @@ def _alpha(n: int) -> float:
 # --------------------------------------------------------------------------- averages
 
 
+_DIRECT_SMA_MAX = 512
+"""Longest SMA window computed by direct convolution (cost grows with n × bars)."""
+
+
 def sma(x: npt.ArrayLike, n: int) -> FloatArray:
     """Simple moving average: mean of x[i-n+1..i]. Warm-up: n-1 bars.
 
-    The rolling sum is recomputed from scratch every n bars, so rounding error
-    does not build up over long series (TA-Lib's running sum does); integer
-    valued inputs give exactly ``np.mean`` of the window.
+    Every window is summed on its own (a direct convolution for windows up to
+    `_DIRECT_SMA_MAX` bars, bit-identical on any prefix of the data), so
+    rounding error never builds up over long series as TA-Lib's running sum
+    does; integer-valued inputs give exactly ``np.mean`` of the window. It also
+    needs no numba, which keeps `atb backtest sma_cross` free of numba's
+    start-up cost. Longer windows use the compiled rolling sum, recomputed from
+    scratch every n bars.
     """
-    from atb.strategy import _indicator_kernels as k
-
     arr = _series(x, "x")
     n = _period(n, "n")
+    if n <= _DIRECT_SMA_MAX:
+        out = np.full(len(arr), np.nan)
+        if len(arr) >= n:
+            out[n - 1 :] = np.convolve(arr, np.ones(n), mode="valid") / n
+        return out
+    from atb.strategy import _indicator_kernels as k
+
     return k.rolling_sum(arr, n) / n
 
 
@@ -258,7 +271,7 @@ def bollinger(close: npt.ArrayLike, n: int = 20, k: float = 2.0) -> BollingerBan
     width = float(k)
     if not (np.isfinite(width) and width >= 0.0):
         raise ValueError(f"k must be a finite number >= 0, got {k!r}")
-    middle = kern.rolling_sum(arr, n) / n
+    middle = sma(arr, n)
     dev = width * kern.rolling_std(arr, n)
     return BollingerBands(middle, middle + dev, middle - dev)
 
