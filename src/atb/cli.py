@@ -27,7 +27,7 @@ data_app = typer.Typer(help="Inspect and validate market data.", no_args_is_help
 app.add_typer(data_app, name="data")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ rebuilt after the run from the fills, with numpy.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -270,11 +271,24 @@ class Backtest:
         )
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_BUILTIN_DIR = os.path.join(_PACKAGE_DIR, "strategy", "builtin")
+
+
+def _is_strategy_code(filename: str) -> bool:
+    """Outside the atb package (by location, not by an 'atb' in the path), or a built-in strategy."""
+    path = os.path.abspath(filename)
+    return path.startswith(_BUILTIN_DIR + os.sep) or not path.startswith(_PACKAGE_DIR + os.sep)
+
+
 def _strategy_error(exc: Exception, bar: int, ts_ns: int) -> StrategyError:
     frames = traceback.extract_tb(exc.__traceback__)
     where = ""
+    # The engine calls the strategy, so the outermost non-engine frame is the strategy's file; the
+    # line named is the deepest one in that file (not one inside numpy or the stdlib it called).
+    strategy_file = next((f.filename for f in frames if _is_strategy_code(f.filename)), None)
     for frame in reversed(frames):
-        if "/atb/" not in frame.filename.replace("\\", "/") or "/atb/strategy/builtin/" in frame.filename:
+        if frame.filename == strategy_file:
             where = f" ({frame.filename}:{frame.lineno} in {frame.name})"
             break
     stamp = np.datetime_as_string(np.int64(ts_ns).astype("datetime64[ns]"), unit="s")

@@ -1,1 +1,8 @@
-"""strategy"""
+"""Everything a strategy author imports: `from atb.strategy import Strategy, Param, indicators`."""
+
+from atb.strategy import indicators
+from atb.strategy.base import PositionView, Strategy
+from atb.strategy.params import Param, ParameterError
+from atb.strategy.series import LookAheadError, Series
+
+__all__ = ["LookAheadError", "Param", "ParameterError", "PositionView", "Series", "Strategy", "indicators"]
