@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
 import pytest
 
@@ -31,8 +31,8 @@ def buy_two_on_bar(i: int) -> Script:
 def test_market_order_fills_at_next_open() -> None:
     s = buy_two_on_bar(1)
     result, bt = run(s, BARS)
-    assert fill_rows(bt) == [(2, "buy", D("102.00"), D("2"), fee("204.00"), "taker")]
-    assert fee("204.00") == D("0.204")
+    assert fill_rows(bt) == [(2, "buy", Decimal("102.00"), Decimal("2"), fee("204.00"), "taker")]
+    assert fee("204.00") == Decimal("0.204")
     (order,) = s.placed
     assert order.status.value == "filled"
     assert result.to_dict()["orders"][0]["price"] == "102"
@@ -43,7 +43,7 @@ def test_market_order_fills_at_next_open() -> None:
 def test_market_order_with_fill_close_fills_at_the_same_bars_close() -> None:
     s = buy_two_on_bar(1)
     _, bt = run(s, BARS, execution=ExecutionConfig(fill=FillTiming.CLOSE))
-    assert fill_rows(bt) == [(1, "buy", D("101.50"), D("2"), fee("203.00"), "taker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("101.50"), Decimal("2"), fee("203.00"), "taker")]
     assert [bar for bar, _ in s.fills_seen] == [1]
 
 
@@ -51,16 +51,16 @@ def test_market_order_with_fill_close_fills_at_the_same_bars_close() -> None:
 def test_latency_delays_next_open_fills(latency: int) -> None:
     _, bt = run(buy_two_on_bar(1), BARS, execution=ExecutionConfig(latency_bars=latency))
     bar = 2 + latency
-    price = D(100 + bar)  # open of bar k is 100 + k
-    assert fill_rows(bt) == [(bar, "buy", price, D("2"), fee(price * 2), "taker")]
+    price = Decimal(100 + bar)  # open of bar k is 100 + k
+    assert fill_rows(bt) == [(bar, "buy", price, Decimal("2"), fee(price * 2), "taker")]
 
 
 @pytest.mark.parametrize("latency", [1, 2])
 def test_latency_delays_close_fills(latency: int) -> None:
     _, bt = run(buy_two_on_bar(1), BARS, execution=ExecutionConfig(fill=FillTiming.CLOSE, latency_bars=latency))
     bar = 1 + latency
-    price = D(100 + bar) + D("0.5")  # close of bar k is 100.5 + k
-    assert fill_rows(bt) == [(bar, "buy", price, D("2"), fee(price * 2), "taker")]
+    price = Decimal(100 + bar) + Decimal("0.5")  # close of bar k is 100.5 + k
+    assert fill_rows(bt) == [(bar, "buy", price, Decimal("2"), fee(price * 2), "taker")]
 
 
 def test_order_on_last_bar_never_fills_and_stays_open() -> None:
@@ -72,13 +72,10 @@ def test_order_on_last_bar_never_fills_and_stays_open() -> None:
 
 
 def test_position_is_visible_to_the_strategy_on_the_fill_bar() -> None:
-    seen: dict[int, D] = {}
+    seen: list[Decimal] = []
 
-    def look(i: int):  # type: ignore[no-untyped-def]
-        def act(s: Script) -> None:
-            seen[i] = s.position.size
-        return act
+    def look(s: Script) -> None:
+        seen.append(s.position.size)
 
-    plan = {1: [lambda s: s.buy(quantity=2), look(1)], 2: look(2)}
-    run(Script(plan), BARS)  # type: ignore[arg-type]
-    assert seen == {1: D(0), 2: D(2)}
+    run(Script({1: [lambda s: s.buy(quantity=2), look], 2: look}), BARS)
+    assert seen == [Decimal(0), Decimal(2)]

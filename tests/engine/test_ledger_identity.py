@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -51,27 +51,30 @@ def flattening(cls: type[Strategy]) -> type[Strategy]:
     return Flat
 
 
-def decimal_sum(values: list[str]) -> D:
-    return sum((D(v) for v in values), D(0))
+def decimal_sum(values: list[str]) -> Decimal:
+    return sum((Decimal(v) for v in values), Decimal(0))
 
 
 def check_books(result: BacktestResult, cash: str) -> dict[str, Any]:
     out = result.to_dict()
     trades = out["trades"]
     assert trades, "the run should trade"
-    final = D(result.stats["final_equity_exact"])
+    final = Decimal(result.stats["final_equity_exact"])
     # equity = initial cash + Σ net trade pnl (open trades marked at the last close), exactly
-    assert final == D(cash) + decimal_sum([t["pnl"] for t in trades])
+    assert final == Decimal(cash) + decimal_sum([t["pnl"] for t in trades])
     # every fee paid belongs to exactly one trade
     account = result.account
-    assert decimal_sum([t["fees"] for t in trades]) == D(account.fees_units).scaleb(-8)
-    assert D(out["equity"][-1]["equity"]) == final
+    assert decimal_sum([t["fees"] for t in trades]) == Decimal(account.fees_units).scaleb(-8)
+    assert Decimal(out["equity"][-1]["equity"]) == final
     assert result.final_equity == final
     return out
 
 
+SINGLE_IDS = [f"{c.__name__}{'-short' if p.get('short') else ''}" for c, p in SINGLE]
+
+
 @pytest.mark.parametrize("execution", list(EXECUTIONS), ids=list(EXECUTIONS))
-@pytest.mark.parametrize(("cls", "params"), SINGLE, ids=[f"{c.__name__}{'-short' if p.get('short') else ''}" for c, p in SINGLE])
+@pytest.mark.parametrize(("cls", "params"), SINGLE, ids=SINGLE_IDS)
 @pytest.mark.parametrize("flatten", [False, True], ids=["as-is", "flat-at-end"])
 def test_final_equity_is_cash_plus_the_sum_of_trade_pnl(
     cls: type[Strategy], params: dict[str, Any], execution: str, flatten: bool
@@ -86,13 +89,13 @@ def test_final_equity_is_cash_plus_the_sum_of_trade_pnl(
     if flatten:
         assert not trades[-1]["open"]
         assert all(p.lots == 0 for p in result.account.positions.values())
-        assert D(result.stats["final_equity_exact"]) == D(result.account.cash_units).scaleb(-8)
+        assert Decimal(result.stats["final_equity_exact"]) == Decimal(result.account.cash_units).scaleb(-8)
     # cash + holdings at the last close, from the account itself
     holdings = sum(
         p.lots * int(bt.markets[str(iid)].close[-1]) * p.instrument.notional_factor
         for iid, p in result.account.positions.items()
     )
-    assert D(result.account.cash_units + holdings).scaleb(-8) == D(result.stats["final_equity_exact"])
+    assert Decimal(result.account.cash_units + holdings).scaleb(-8) == Decimal(result.stats["final_equity_exact"])
 
 
 def test_both_endings_are_covered() -> None:
@@ -105,7 +108,8 @@ def test_both_endings_are_covered() -> None:
 
 
 def test_momentum_rotation_books_balance_across_three_instruments() -> None:
-    bars = [random_walk_bars(N, seed=s, symbol=f"{c}/USD", start_price=p) for s, c, p in ((1, "A", 50.0), (2, "B", 100.0), (3, "C", 20.0))]
+    specs = ((1, "A", 50.0), (2, "B", 100.0), (3, "C", 20.0))
+    bars = [random_walk_bars(N, seed=s, symbol=f"{c}/USD", start_price=p) for s, c, p in specs]
     insts = {f"{c}/USD": instrument(f"{c}/USD") for c in "ABC"}
     strategy = MomentumRotation(lookback=20, rebalance=10, top=2, min_return=-1.0)
     result = Backtest(strategy, bars, instruments=insts, cash="10000", mode=AccountMode.SPOT).run()
@@ -141,6 +145,6 @@ def test_scripted_run_with_every_order_type_is_repeatable() -> None:
 
     def once() -> bytes:
         bars = random_walk_bars(60, seed=3)
-        return dump(Backtest(Script(plan), bars, cash="10000").run())  # type: ignore[arg-type]
+        return dump(Backtest(Script(plan), bars, cash="10000").run())
 
     assert once() == once()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
 from .helpers import Script, fee, fill_rows, instrument, make_bars, run
 
@@ -22,20 +22,20 @@ def test_resting_buy_limit_touched_in_bar_fills_at_limit_as_maker() -> None:
     )
     s = Script({0: lambda s: s.buy(quantity=3, limit=98.40)})
     _, bt = run(s, data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("98.40"), D("3"), fee("295.20", MAKER), "maker")]
-    assert fee("295.20", MAKER) == D("0.05904")
+    assert fill_rows(bt) == [(2, "buy", Decimal("98.40"), Decimal("3"), fee("295.20", MAKER), "maker")]
+    assert fee("295.20", MAKER) == Decimal("0.05904")
 
 
 def test_buy_limit_touched_on_its_first_bar_fills_at_limit_as_maker() -> None:
     data = make_bars([(100.0, 101.0, 99.0, 100.0), (100.0, 100.5, 97.0, 99.0), (99.0, 99.0, 99.0, 99.0)])
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, limit=98)}), data, inst=INST)
-    assert fill_rows(bt) == [(1, "buy", D("98"), D("1"), fee("98", MAKER), "maker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("98"), Decimal("1"), fee("98", MAKER), "maker")]
 
 
 def test_buy_limit_marketable_at_arrival_open_fills_at_open_as_taker() -> None:
     data = make_bars([(100.0, 101.0, 99.0, 100.0), (100.20, 101.0, 99.0, 100.0), (100.0, 100.0, 100.0, 100.0)])
     _, bt = run(Script({0: lambda s: s.buy(quantity=2, limit=100.50)}), data, inst=INST)
-    assert fill_rows(bt) == [(1, "buy", D("100.20"), D("2"), fee("200.40", TAKER), "taker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("100.20"), Decimal("2"), fee("200.40", TAKER), "taker")]
 
 
 def test_resting_buy_limit_gapped_through_fills_at_its_limit_as_maker() -> None:
@@ -48,7 +48,7 @@ def test_resting_buy_limit_gapped_through_fills_at_its_limit_as_maker() -> None:
         ]
     )
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, limit=98)}), data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("98"), D("1"), fee("98", MAKER), "maker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("98"), Decimal("1"), fee("98", MAKER), "maker")]
 
 
 def test_resting_sell_limit_touched_fills_at_limit_as_maker() -> None:
@@ -65,11 +65,11 @@ def test_resting_sell_limit_touched_fills_at_limit_as_maker() -> None:
     s = Script(plan)
     result, bt = run(s, data, inst=INST)
     assert fill_rows(bt) == [
-        (1, "buy", D("100"), D("1"), fee("100", TAKER), "taker"),
-        (3, "sell", D("102"), D("1"), fee("102", MAKER), "maker"),
+        (1, "buy", Decimal("100"), Decimal("1"), fee("100", TAKER), "taker"),
+        (3, "sell", Decimal("102"), Decimal("1"), fee("102", MAKER), "maker"),
     ]
     (trade,) = result.to_dict()["trades"]
-    assert D(trade["pnl"]) == D("2") - fee("100", TAKER) - fee("102", MAKER)
+    assert Decimal(trade["pnl"]) == Decimal("2") - fee("100", TAKER) - fee("102", MAKER)
 
 
 def test_sell_limit_marketable_at_arrival_fills_at_open_as_taker() -> None:
@@ -78,7 +78,7 @@ def test_sell_limit_marketable_at_arrival_fills_at_open_as_taker() -> None:
     )
     plan = {0: lambda s: s.buy(quantity=1), 1: lambda s: s.sell(quantity=1, limit=101)}
     _, bt = run(Script(plan), data, inst=INST)
-    assert fill_rows(bt)[1] == (2, "sell", D("103"), D("1"), fee("103", TAKER), "taker")
+    assert fill_rows(bt)[1] == (2, "sell", Decimal("103"), Decimal("1"), fee("103", TAKER), "taker")
 
 
 def test_resting_sell_limit_gapped_through_fills_at_its_limit() -> None:
@@ -87,7 +87,7 @@ def test_resting_sell_limit_gapped_through_fills_at_its_limit() -> None:
     )
     plan = {0: lambda s: s.buy(quantity=1), 1: lambda s: s.sell(quantity=1, limit=102)}
     _, bt = run(Script(plan), data, inst=INST)
-    assert fill_rows(bt)[1] == (3, "sell", D("102"), D("1"), fee("102", MAKER), "maker")
+    assert fill_rows(bt)[1] == (3, "sell", Decimal("102"), Decimal("1"), fee("102", MAKER), "maker")
 
 
 def test_untouched_limit_stays_open_and_can_be_cancelled() -> None:

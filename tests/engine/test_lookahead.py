@@ -92,7 +92,7 @@ class Daily(Strategy):
     def on_bar(self) -> None:
         c = self.htf.close
         self.seen.append((c.now, c.prev, self.htf.high.now, len(c)))
-        assert math.isnan(c.now) and math.isnan(self.doubled.now) or self.doubled.now == 2.0 * c.now
+        assert (math.isnan(c.now) and math.isnan(self.doubled.now)) or self.doubled.now == 2.0 * c.now
         with pytest.raises(LookAheadError):
             c[1]
 

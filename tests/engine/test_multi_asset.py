@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from atb.data.loader import bars_from_arrays
 from atb.domain import AccountMode
 from atb.errors import UserInputError
 
-from .helpers import H, T0, Script, fee, fill_rows, instrument, make_bars, run
+from .helpers import T0, H, Script, fee, fill_rows, instrument, make_bars, run
 
 A_ROWS = [(10.0, 11.0, 9.0, 10.5), (10.5, 11.0, 10.0, 10.8), (10.8, 11.5, 10.5, 11.2), (11.2, 11.4, 11.0, 11.3)]
 B_ROWS = [(200.0, 201.0, 199.0, 200.5), (201.0, 202.0, 200.0, 201.5), (199.0, 200.0, 198.0, 199.5), (199.5,) * 4]
@@ -34,29 +34,30 @@ def test_orders_in_two_instruments_fill_at_each_instruments_own_open() -> None:
         1: [look, lambda s: s.close("B/USD")],
         2: look,
     }
-    s = Script(plan)  # type: ignore[arg-type]
+    s = Script(plan)
     data, insts = two()
-    result, bt = run(s, data, inst=insts, cash="1000", mode=AccountMode.SPOT)  # type: ignore[arg-type]
+    result, bt = run(s, data, inst=insts, cash="1000", mode=AccountMode.SPOT)
     assert seen == [(10.5, 200.5), (10.8, 201.5), (11.2, 199.5)]
     assert s.symbols == ["A/USD", "B/USD"]
     assert [(f.instrument_id, *row) for f, row in zip(bt.fills, fill_rows(bt), strict=True)] == [
-        ("A/USD", 1, "buy", D("10.5"), D("10"), fee("105"), "taker"),
-        ("B/USD", 1, "buy", D("201"), D("0.5"), fee("100.5"), "taker"),
-        ("B/USD", 2, "sell", D("199"), D("0.5"), fee("99.5"), "taker"),
+        ("A/USD", 1, "buy", Decimal("10.5"), Decimal("10"), fee("105"), "taker"),
+        ("B/USD", 1, "buy", Decimal("201"), Decimal("0.5"), fee("100.5"), "taker"),
+        ("B/USD", 2, "sell", Decimal("199"), Decimal("0.5"), fee("99.5"), "taker"),
     ]
     trades = result.to_dict()["trades"]
     # same entry time: ordered by exit, the closed B trade first
     assert [(t["symbol"], t["open"]) for t in trades] == [("B/USD", False), ("A/USD", True)]
     # A is marked at its last close 11.3, B is closed: equity is exact
-    expected = D(1000) - D(105) - fee("105") - D("100.5") - fee("100.5") + D("99.5") - fee("99.5") + 10 * D("11.3")
-    assert D(result.stats["final_equity_exact"]) == expected
+    cash = Decimal(1000) - Decimal(105) - fee("105") - Decimal("100.5") - fee("100.5") + Decimal("99.5") - fee("99.5")
+    expected = cash + 10 * Decimal("11.3")
+    assert Decimal(result.stats["final_equity_exact"]) == expected
     assert result.meta["symbols"] == ["A/USD", "B/USD"]
 
 
 def test_unknown_symbol_is_a_user_error() -> None:
     data, insts = two()
     with pytest.raises(UserInputError, match="no data for 'C/USD'"):
-        run(Script({0: lambda s: s.buy(quantity=1, symbol="C/USD")}), data, inst=insts)  # type: ignore[arg-type]
+        run(Script({0: lambda s: s.buy(quantity=1, symbol="C/USD")}), data, inst=insts)
 
 
 def test_misaligned_timestamps_are_refused() -> None:

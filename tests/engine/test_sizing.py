@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR
-from decimal import Decimal as D
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 
@@ -13,14 +12,14 @@ from atb.engine.backtest import StrategyError
 from .helpers import Script, fee, fill_rows, instrument, make_bars, run
 
 INST = instrument(fee="0.001")
-LOT = D("0.001")
+LOT = Decimal("0.001")
 CALM = (100.0, 101.0, 99.0, 100.0)
 ARRIVAL = (103.27, 104.0, 102.0, 103.5)
 
 
-def affordable(budget: D, price: D) -> D:
+def affordable(budget: Decimal, price: Decimal) -> Decimal:
     """Most whole lots whose notional plus the rounded-up fee fit in `budget` (hand rule)."""
-    q = (budget / (price * D("1.001")) / LOT).to_integral_value(ROUND_FLOOR) * LOT
+    q = (budget / (price * Decimal("1.001")) / LOT).to_integral_value(ROUND_FLOOR) * LOT
     while q * price + fee(q * price) > budget:
         q -= LOT
     return q
@@ -29,38 +28,38 @@ def affordable(budget: D, price: D) -> D:
 def test_fraction_one_buys_the_most_whole_lots_affordable_with_the_fee() -> None:
     s = Script({0: lambda s: s.buy(fraction=1)})
     _, bt = run(s, make_bars([CALM, ARRIVAL, ARRIVAL]), inst=INST, cash="1000", mode=AccountMode.SPOT)
-    price = D("103.27")
-    q = affordable(D(1000), price)
-    assert q == D("9.673")  # 9.673 × 103.27 = 998.93071, fee 0.99893071 → 999.92964071
+    price = Decimal("103.27")
+    q = affordable(Decimal(1000), price)
+    assert q == Decimal("9.673")  # 9.673 × 103.27 = 998.93071, fee 0.99893071 → 999.92964071
     assert fill_rows(bt) == [(1, "buy", price, q, fee(q * price), "taker")]
     nxt = q + LOT  # one more lot would overdraw: 999.03398 + 0.99903398 = 1000.03301398
-    assert nxt * price + fee(nxt * price) > D(1000)
-    assert bt.account.cash_units == (D(1000) - q * price - fee(q * price)).scaleb(8)
+    assert nxt * price + fee(nxt * price) > Decimal(1000)
+    assert bt.account.cash_units == (Decimal(1000) - q * price - fee(q * price)).scaleb(8)
     assert bt.account.cash_units >= 0
 
 
 def test_fraction_is_of_equity_at_the_fill_price() -> None:
     s = Script({0: lambda s: s.buy(fraction=0.5)})
     _, bt = run(s, make_bars([CALM, ARRIVAL, ARRIVAL]), inst=INST, cash="1000")
-    q = affordable(D(500), D("103.27"))
-    assert fill_rows(bt) == [(1, "buy", D("103.27"), q, fee(q * D("103.27")), "taker")]
-    assert q == D("4.836")
+    q = affordable(Decimal(500), Decimal("103.27"))
+    assert fill_rows(bt) == [(1, "buy", Decimal("103.27"), q, fee(q * Decimal("103.27")), "taker")]
+    assert q == Decimal("4.836")
 
 
 def test_notional_budget_includes_the_fee() -> None:
     s = Script({0: lambda s: s.buy(notional=250)})
     _, bt = run(s, make_bars([CALM, ARRIVAL, ARRIVAL]), inst=INST, cash="1000")
-    q = affordable(D(250), D("103.27"))
-    assert q == D("2.418")
+    q = affordable(Decimal(250), Decimal("103.27"))
+    assert q == Decimal("2.418")
     (row,) = fill_rows(bt)
-    assert row == (1, "buy", D("103.27"), q, fee(q * D("103.27")), "taker")
+    assert row == (1, "buy", Decimal("103.27"), q, fee(q * Decimal("103.27")), "taker")
     assert row[2] * row[3] + row[4] <= 250
 
 
 def test_quantity_rounds_down_to_the_lot() -> None:
     s = Script({0: lambda s: s.buy(quantity=1.23456)})
     _, bt = run(s, make_bars([CALM, CALM, CALM]), inst=INST)
-    assert fill_rows(bt)[0][3] == D("1.234")
+    assert fill_rows(bt)[0][3] == Decimal("1.234")
     assert s.placed[0].lots == 1234
 
 
@@ -85,7 +84,7 @@ def test_quantity_below_the_minimum_is_rejected_with_a_reason() -> None:
 def test_limit_below_the_minimum_notional_is_rejected_at_submission() -> None:
     inst = instrument(min_notional="5")
     s = Script({0: [lambda s: s.buy(quantity=0.049, limit=100), lambda s: s.buy(quantity=0.05, limit=100)]})
-    _, bt = run(s, make_bars([CALM, CALM, CALM]), inst=inst)
+    run(s, make_bars([CALM, CALM, CALM]), inst=inst)
     small, ok = s.placed
     assert small.status.value == "rejected" and small.reason == "notional below minimum 5 USD"
     assert ok.status.value == "filled"
@@ -98,7 +97,7 @@ def test_market_order_below_the_minimum_notional_is_rejected() -> None:
     small, ok = s.placed
     assert small.status.value == "rejected" and small.reason == "notional below minimum 5 USD"
     assert ok.status.value == "filled"
-    assert [r[3] for r in fill_rows(bt)] == [D("0.05")]
+    assert [r[3] for r in fill_rows(bt)] == [Decimal("0.05")]
 
 
 def test_fraction_too_small_for_the_minimum_is_rejected() -> None:
@@ -132,11 +131,11 @@ def test_margin_account_allows_a_short() -> None:
     data = make_bars([CALM, CALM, (98.0, 99.0, 97.0, 98.0), (97.0, 97.0, 97.0, 97.0)])
     s = Script({0: lambda s: s.sell(quantity=1)})
     result, bt = run(s, data, inst=INST, mode=AccountMode.MARGIN)
-    assert fill_rows(bt) == [(1, "sell", D("100"), D("1"), fee("100"), "taker")]
+    assert fill_rows(bt) == [(1, "sell", Decimal("100"), Decimal("1"), fee("100"), "taker")]
     assert bt.account.positions[INST.id].lots == -1000
     (trade,) = result.to_dict()["trades"]
     assert trade["side"] == "short" and trade["open"] is True
-    assert D(trade["pnl"]) == D("3") - fee("100")  # marked at the last close, 97
+    assert Decimal(trade["pnl"]) == Decimal("3") - fee("100")  # marked at the last close, 97
 
 
 def test_margin_account_refuses_exposure_beyond_leverage() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal as D
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -25,28 +25,28 @@ def test_fixed_bps_moves_market_buys_up_and_sells_down_to_the_adverse_tick() -> 
     plan = {0: lambda s: s.buy(quantity=2), 1: lambda s: s.sell(quantity=2)}
     _, bt = run(Script(plan), make_bars([CALM] * 4), inst=INST, execution=TEN_BPS)
     assert fill_rows(bt) == [
-        (1, "buy", D("100.12"), D("2"), fee("200.24", TAKER), "taker"),
-        (2, "sell", D("99.90"), D("2"), fee("199.80", TAKER), "taker"),
+        (1, "buy", Decimal("100.12"), Decimal("2"), fee("200.24", TAKER), "taker"),
+        (2, "sell", Decimal("99.90"), Decimal("2"), fee("199.80", TAKER), "taker"),
     ]
 
 
 def test_exact_slipped_price_on_the_grid_is_not_rounded_further() -> None:
     # 100.00 × 1.001 = 100.10 exactly
     _, bt = run(Script({0: lambda s: s.buy(quantity=1)}), make_bars([(100.0,) * 4] * 3), inst=INST, execution=TEN_BPS)
-    assert fill_rows(bt)[0][2] == D("100.10")
+    assert fill_rows(bt)[0][2] == Decimal("100.10")
 
 
 def test_stop_fill_is_slipped_from_the_stop_price() -> None:
     data = make_bars([CALM, CALM, (100.5, 103.0, 100.0, 102.0), (102.0,) * 4])
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, stop=102)}), data, inst=INST, execution=TEN_BPS)
     # 102 × 1.001 = 102.102 → 102.11
-    assert fill_rows(bt) == [(2, "buy", D("102.11"), D("1"), fee("102.11", TAKER), "taker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("102.11"), Decimal("1"), fee("102.11", TAKER), "taker")]
 
 
 def test_resting_limit_fill_is_not_slipped() -> None:
     data = make_bars([CALM, (100.0, 100.5, 97.0, 99.0), (99.0,) * 4])
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, limit=98.37)}), data, inst=INST, execution=TEN_BPS)
-    assert fill_rows(bt) == [(1, "buy", D("98.37"), D("1"), fee("98.37", MAKER), "maker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("98.37"), Decimal("1"), fee("98.37", MAKER), "maker")]
 
 
 def test_marketable_limit_is_slipped_but_never_beyond_its_limit() -> None:
@@ -54,8 +54,8 @@ def test_marketable_limit_is_slipped_but_never_beyond_its_limit() -> None:
     plan = {0: [lambda s: s.buy(quantity=1, limit=100.50), lambda s: s.buy(quantity=1, limit=100.05)]}
     _, bt = run(Script(plan), data, inst=INST, execution=TEN_BPS)
     assert fill_rows(bt) == [
-        (1, "buy", D("100.10"), D("1"), fee("100.10", TAKER), "taker"),  # slipped, inside the limit
-        (1, "buy", D("100.05"), D("1"), fee("100.05", TAKER), "taker"),  # slippage capped at the limit
+        (1, "buy", Decimal("100.10"), Decimal("1"), fee("100.10", TAKER), "taker"),  # slipped, inside the limit
+        (1, "buy", Decimal("100.05"), Decimal("1"), fee("100.05", TAKER), "taker"),  # slippage capped at the limit
     ]
 
 
@@ -63,8 +63,8 @@ def test_fraction_order_is_sized_at_the_slipped_price() -> None:
     s = Script({0: lambda s: s.buy(fraction=1)})
     _, bt = run(s, make_bars([(100.0,) * 4] * 3), inst=INST, cash="1000", execution=TEN_BPS)
     # price 100.10; 9.980 × 100.10 = 998.998 + fee 0.998998 = 999.996998 ≤ 1000; 9.981 would cost 1000.0971...
-    assert fill_rows(bt) == [(1, "buy", D("100.10"), D("9.980"), fee("998.998", TAKER), "taker")]
-    nxt = D("9.981") * D("100.10")
+    assert fill_rows(bt) == [(1, "buy", Decimal("100.10"), Decimal("9.980"), fee("998.998", TAKER), "taker")]
+    nxt = Decimal("9.981") * Decimal("100.10")
     assert nxt + fee(nxt) > 1000
 
 
@@ -85,13 +85,13 @@ def test_participation_cap_splits_a_market_order_over_bars() -> None:
         seen.append((order.status.value, order.filled_lots, order in s.open_orders()))
 
     plan = {0: lambda s: s.buy(quantity=3.5), 1: watch, 3: watch, 4: watch}
-    s = Script(plan)  # type: ignore[arg-type]
+    s = Script(plan)
     _, bt = run(s, data, inst=INST, execution=ExecutionConfig(slippage=SquareRootImpact(coefficient=0.0)))
     assert fill_rows(bt) == [
-        (1, "buy", D("101"), D("1"), fee("101", TAKER), "taker"),
-        (2, "buy", D("102"), D("1"), fee("102", TAKER), "taker"),
-        (3, "buy", D("103"), D("1"), fee("103", TAKER), "taker"),
-        (4, "buy", D("104"), D("0.5"), fee("52", TAKER), "taker"),
+        (1, "buy", Decimal("101"), Decimal("1"), fee("101", TAKER), "taker"),
+        (2, "buy", Decimal("102"), Decimal("1"), fee("102", TAKER), "taker"),
+        (3, "buy", Decimal("103"), Decimal("1"), fee("103", TAKER), "taker"),
+        (4, "buy", Decimal("104"), Decimal("0.5"), fee("52", TAKER), "taker"),
     ]
     assert seen == [("partially_filled", 1000, True), ("partially_filled", 3000, True), ("filled", 3500, False)]
     assert sum(f.lots for f in bt.fills) == s.placed[0].lots == 3500
@@ -120,10 +120,10 @@ def test_square_root_impact_price_matches_a_hand_computation() -> None:
     sigma = float(np.std(logret[1:4], ddof=1))
     fraction = 1.0 * sigma * math.sqrt(4 / 100.0)
     exact = Fraction(10137) * (1 + Fraction(fraction))
-    expected = D(math.ceil(exact)) / 100
-    assert expected > D("101.37")
+    expected = Decimal(math.ceil(exact)) / 100
+    assert expected > Decimal("101.37")
     (row,) = fill_rows(bt)
-    assert row == (5, "buy", expected, D("4"), fee(expected * 4, TAKER), "taker")
+    assert row == (5, "buy", expected, Decimal("4"), fee(expected * 4, TAKER), "taker")
 
 
 def test_square_root_impact_rejects_several_instruments_as_a_user_error() -> None:
@@ -136,6 +136,9 @@ def test_square_root_impact_rejects_several_instruments_as_a_user_error() -> Non
 
 def test_marketable_sell_limit_slippage_is_capped_at_its_limit() -> None:
     data = make_bars([(100.0,) * 4] * 4)
-    plan = {0: lambda s: s.buy(quantity=2), 1: [lambda s: s.sell(quantity=1, limit=99.95), lambda s: s.sell(quantity=1)]}
+    plan = {
+        0: lambda s: s.buy(quantity=2),
+        1: [lambda s: s.sell(quantity=1, limit=99.95), lambda s: s.sell(quantity=1)],
+    }
     _, bt = run(Script(plan), data, inst=INST, execution=TEN_BPS)
-    assert [row[2] for row in fill_rows(bt)] == [D("100.10"), D("99.95"), D("99.90")]
+    assert [row[2] for row in fill_rows(bt)] == [Decimal("100.10"), Decimal("99.95"), Decimal("99.90")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
 from .helpers import Script, fee, fill_rows, instrument, make_bars, run
 
@@ -15,14 +15,14 @@ def test_buy_stop_triggered_in_bar_fills_at_stop_price() -> None:
     data = make_bars([CALM, CALM, (100.5, 102.5, 100.0, 102.0), (102.0,) * 4])
     s = Script({0: lambda s: s.buy(quantity=2, stop=102)})
     _, bt = run(s, data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("102"), D("2"), fee("204", TAKER), "taker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("102"), Decimal("2"), fee("204", TAKER), "taker")]
     assert s.placed[0].triggered
 
 
 def test_buy_stop_gapped_over_fills_at_the_worse_open() -> None:
     data = make_bars([CALM, CALM, (103.0, 104.0, 102.5, 103.5), (103.0,) * 4])
     _, bt = run(Script({0: lambda s: s.buy(quantity=2, stop=102)}), data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("103"), D("2"), fee("206", TAKER), "taker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("103"), Decimal("2"), fee("206", TAKER), "taker")]
 
 
 def test_stop_not_reached_stays_open_and_untriggered() -> None:
@@ -53,8 +53,8 @@ def test_protective_sell_stop_fills_at_stop_and_gap_at_open() -> None:
     }
     _, bt = run(Script(plan), data, inst=INST)
     assert fill_rows(bt)[1:] == [
-        (2, "sell", D("98"), D("1"), fee("98", TAKER), "taker"),
-        (3, "sell", D("95"), D("1"), fee("95", TAKER), "taker"),
+        (2, "sell", Decimal("98"), Decimal("1"), fee("98", TAKER), "taker"),
+        (3, "sell", Decimal("95"), Decimal("1"), fee("95", TAKER), "taker"),
     ]
 
 
@@ -62,7 +62,7 @@ def test_stop_limit_triggered_in_bar_with_room_fills_at_stop() -> None:
     data = make_bars([CALM, CALM, (100.5, 103.0, 100.0, 102.8), (103.0,) * 4])
     s = Script({0: lambda s: s.buy(quantity=1, stop=102, limit=102.5)})
     _, bt = run(s, data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("102"), D("1"), fee("102", TAKER), "taker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("102"), Decimal("1"), fee("102", TAKER), "taker")]
 
 
 def test_stop_limit_whose_limit_forbids_the_stop_price_rests_from_next_bar() -> None:
@@ -86,25 +86,25 @@ def test_stop_limit_whose_limit_forbids_the_stop_price_rests_from_next_bar() -> 
     s = Script(plan)
     _, bt = run(s, data, inst=INST)
     assert seen == [(1, "accepted", False), (2, "accepted", True), (3, "accepted", True)]
-    assert fill_rows(bt) == [(4, "buy", D("101.50"), D("1"), fee("101.50", MAKER), "maker")]
+    assert fill_rows(bt) == [(4, "buy", Decimal("101.50"), Decimal("1"), fee("101.50", MAKER), "maker")]
 
 
 def test_triggered_stop_limit_crossed_at_a_later_open_fills_at_its_limit_as_resting_order() -> None:
     data = make_bars([CALM, CALM, (100.5, 103.0, 100.0, 102.5), (101.0, 101.2, 100.8, 101.0), (101.0,) * 4])
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, stop=102, limit=101.5)}), data, inst=INST)
-    assert fill_rows(bt) == [(3, "buy", D("101.50"), D("1"), fee("101.50", MAKER), "maker")]
+    assert fill_rows(bt) == [(3, "buy", Decimal("101.50"), Decimal("1"), fee("101.50", MAKER), "maker")]
 
 
 def test_stop_limit_gapped_within_its_limit_fills_at_open() -> None:
     data = make_bars([CALM, CALM, (103.0, 104.0, 102.5, 103.5), (103.0,) * 4])
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, stop=102, limit=104)}), data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("103"), D("1"), fee("103", TAKER), "taker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("103"), Decimal("1"), fee("103", TAKER), "taker")]
 
 
 def test_stop_limit_gapped_beyond_its_limit_rests_and_fills_if_the_bar_comes_back() -> None:
     data = make_bars([CALM, CALM, (103.0, 104.0, 102.2, 103.5), (103.0,) * 4])
     _, bt = run(Script({0: lambda s: s.buy(quantity=1, stop=102, limit=102.5)}), data, inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("102.50"), D("1"), fee("102.50", MAKER), "maker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("102.50"), Decimal("1"), fee("102.50", MAKER), "maker")]
 
 
 def test_stop_prices_round_so_they_never_trigger_early() -> None:
@@ -135,8 +135,8 @@ def test_bar_hitting_stop_and_take_profit_executes_the_stop_and_cancels_the_take
     result, bt = run(s, data, inst=INST)
     tp, sl = s.placed[1:]
     assert fill_rows(bt) == [
-        (1, "buy", D("100"), D("2"), fee("200", TAKER), "taker"),
-        (3, "sell", D("95"), D("2"), fee("190", TAKER), "taker"),
+        (1, "buy", Decimal("100"), Decimal("2"), fee("200", TAKER), "taker"),
+        (3, "sell", Decimal("95"), Decimal("2"), fee("190", TAKER), "taker"),
     ]
     assert sl.status.value == "filled"
     assert tp.status.value == "canceled"
@@ -144,7 +144,7 @@ def test_bar_hitting_stop_and_take_profit_executes_the_stop_and_cancels_the_take
     assert tp.filled_lots == 0
     assert bt.account.positions[INST.id].lots == 0
     (trade,) = result.to_dict()["trades"]
-    assert D(trade["pnl"]) == D("-10") - fee("200", TAKER) - fee("190", TAKER)
+    assert Decimal(trade["pnl"]) == Decimal("-10") - fee("200", TAKER) - fee("190", TAKER)
     assert trade["open"] is False
 
 
@@ -153,7 +153,7 @@ def test_reduce_only_order_is_cut_to_the_position() -> None:
     plan = {0: lambda s: s.buy(quantity=2), 1: lambda s: s.sell(quantity=5, reduce_only=True)}
     s = Script(plan)
     _, bt = run(s, data, inst=INST)
-    assert fill_rows(bt)[1] == (2, "sell", D("100"), D("2"), fee("200", TAKER), "taker")
+    assert fill_rows(bt)[1] == (2, "sell", Decimal("100"), Decimal("2"), fee("200", TAKER), "taker")
     order = s.placed[1]
     assert order.status.value == "canceled"
     assert order.reason == "reduce-only: position closed"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import inspect
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -40,7 +40,7 @@ def test_error_in_on_bar_names_bar_time_and_line() -> None:
 def test_error_in_on_start_and_on_fill_are_reported_too() -> None:
     class BadStart(Strategy):
         def on_start(self) -> None:
-            {}["missing"]  # noqa: B018
+            {}["missing"]
 
     with pytest.raises(StrategyError, match=r"KeyError: 'missing' at bar 0 .*in on_start\)"):
         run(BadStart(), flat_bars(3))

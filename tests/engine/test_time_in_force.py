@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
-from atb.engine.execution import ExecutionConfig, SquareRootImpact
+from atb.engine.execution import ExecutionConfig, FillTiming, SquareRootImpact
 
 from .helpers import Script, fee, fill_rows, instrument, make_bars, run
 
@@ -28,7 +28,7 @@ def test_ioc_limit_not_marketable_at_the_open_is_cancelled_even_if_the_bar_reach
 def test_ioc_limit_marketable_at_the_open_fills_there_as_taker() -> None:
     s = Script({0: lambda s: s.buy(quantity=1, limit=100.5, tif="ioc")})
     _, bt = run(s, make_bars([CALM, DIP, DIP]), inst=INST)
-    assert fill_rows(bt) == [(1, "buy", D("100"), D("1"), fee("100", TAKER), "taker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("100"), Decimal("1"), fee("100", TAKER), "taker")]
     assert s.placed[0].status.value == "filled"
 
 
@@ -44,8 +44,8 @@ def test_ioc_and_fok_market_orders_fill_at_the_open() -> None:
     s = Script({0: [lambda s: s.buy(quantity=1, tif="ioc"), lambda s: s.buy(quantity=2, tif="fok")]})
     _, bt = run(s, make_bars([CALM, DIP, DIP]), inst=INST)
     assert fill_rows(bt) == [
-        (1, "buy", D("100"), D("1"), fee("100", TAKER), "taker"),
-        (1, "buy", D("100"), D("2"), fee("200", TAKER), "taker"),
+        (1, "buy", Decimal("100"), Decimal("1"), fee("100", TAKER), "taker"),
+        (1, "buy", Decimal("100"), Decimal("2"), fee("200", TAKER), "taker"),
     ]
 
 
@@ -65,7 +65,7 @@ def test_fok_larger_than_the_volume_cap_is_killed_without_any_fill() -> None:
 def test_ioc_larger_than_the_volume_cap_fills_the_cap_and_cancels_the_rest() -> None:
     s = Script({0: lambda s: s.buy(quantity=2.5, tif="ioc")})
     _, bt = run(s, make_bars([CALM] * 4, volume=10.0), inst=INST, execution=capped())
-    assert fill_rows(bt) == [(1, "buy", D("100"), D("1"), fee("100", TAKER), "taker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("100"), Decimal("1"), fee("100", TAKER), "taker")]
     order = s.placed[0]
     assert order.status.value == "canceled"
     assert order.reason == "time in force: rest cancelled"
@@ -85,11 +85,28 @@ def test_post_only_limit_that_would_take_at_arrival_is_rejected() -> None:
 def test_post_only_limit_that_rests_fills_as_maker() -> None:
     s = Script({0: lambda s: s.buy(quantity=1, limit=99, post_only=True)})
     _, bt = run(s, make_bars([CALM, DIP, DIP]), inst=INST)
-    assert fill_rows(bt) == [(1, "buy", D("99"), D("1"), fee("99", MAKER), "maker")]
+    assert fill_rows(bt) == [(1, "buy", Decimal("99"), Decimal("1"), fee("99", MAKER), "maker")]
 
 
 def test_post_only_is_judged_only_on_arrival() -> None:
     """After resting a bar, a post-only bid the market gaps through is already in the book: maker fill."""
     s = Script({0: lambda s: s.buy(quantity=1, limit=99, post_only=True)})
     _, bt = run(s, make_bars([CALM, (100.0, 100.5, 99.5, 100.0), (97.0, 98.0, 96.0, 97.0)]), inst=INST)
-    assert fill_rows(bt) == [(2, "buy", D("99"), D("1"), fee("99", MAKER), "maker")]
+    assert fill_rows(bt) == [(2, "buy", Decimal("99"), Decimal("1"), fee("99", MAKER), "maker")]
+
+
+def test_ioc_market_order_at_the_close_does_not_carry_its_capped_rest_to_later_bars() -> None:
+    execution = ExecutionConfig(fill=FillTiming.CLOSE, slippage=SquareRootImpact(coefficient=0.0, participation=0.1))
+    s = Script({0: lambda s: s.buy(quantity=2.5, tif="ioc"), 1: lambda s: s.buy(quantity=2.5)})
+    _, bt = run(s, make_bars([CALM] * 5, volume=10.0), inst=INST, execution=execution)
+    ioc, gtc = s.placed
+    assert ioc.status.value == "canceled" and ioc.filled_lots == 1000
+    assert ioc.reason == "time in force: rest cancelled"
+    # the GTC one carries on at later closes until done
+    assert gtc.status.value == "filled"
+    assert [(row[0], row[3]) for row in fill_rows(bt)] == [
+        (0, Decimal("1")),
+        (1, Decimal("1")),
+        (2, Decimal("1")),
+        (3, Decimal("0.5")),
+    ]

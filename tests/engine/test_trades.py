@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal as D
+from decimal import Decimal
 
 import pytest
 
@@ -27,12 +27,12 @@ def test_flip_through_one_fill_splits_into_two_trades_and_splits_the_fee_exactly
     plan = {0: lambda s: s.buy(quantity=2.001), 2: lambda s: s.sell(quantity=3.002)}
     result, bt = run(Script(plan), data, inst=INST)
     buy_fee = fee("200.1", "0.00075")  # 0.150075
-    flip_fee = fee(D("3.002") * D("110.01"), "0.00075")  # 330.25002 × 0.00075 = 0.247687515 → 0.24768752
-    assert (buy_fee, flip_fee) == (D("0.150075"), D("0.24768752"))
+    flip_fee = fee(Decimal("3.002") * Decimal("110.01"), "0.00075")  # 330.25002 × 0.00075 = 0.247687515 → 0.24768752
+    assert (buy_fee, flip_fee) == (Decimal("0.150075"), Decimal("0.24768752"))
     # the closing 2001 of 3002 lots take the fee share rounded down, the new trade the rest
     closing_units = 24_768_752 * 2001 // 3002
     assert closing_units == 16_509_751
-    closing_fee, opening_fee = D("0.16509751"), D("0.08259001")
+    closing_fee, opening_fee = Decimal("0.16509751"), Decimal("0.08259001")
     assert closing_fee + opening_fee == flip_fee
 
     first, second = result.to_dict()["trades"]
@@ -40,16 +40,18 @@ def test_flip_through_one_fill_splits_into_two_trades_and_splits_the_fee_exactly
     assert (first["quantity"], second["quantity"]) == ("2.001", "1.001")
     assert (first["entry_price"], first["exit_price"]) == ("100", "110.01")
     assert (second["entry_price"], second["exit_price"]) == ("110.01", "105")
-    assert D(first["fees"]) == buy_fee + closing_fee
-    assert D(second["fees"]) == opening_fee
-    assert D(first["pnl"]) == D("2.001") * D("10.01") - buy_fee - closing_fee == D("19.71483749")
-    assert D(second["pnl"]) == D("1.001") * D("5.01") - opening_fee == D("4.93241999")
+    assert Decimal(first["fees"]) == buy_fee + closing_fee
+    assert Decimal(second["fees"]) == opening_fee
+    assert Decimal(first["pnl"]) == Decimal("2.001") * Decimal("10.01") - buy_fee - closing_fee
+    assert Decimal(first["pnl"]) == Decimal("19.71483749")
+    assert Decimal(second["pnl"]) == Decimal("1.001") * Decimal("5.01") - opening_fee == Decimal("4.93241999")
     assert first["open"] is False and second["open"] is True
     assert first["exit_time"] == second["entry_time"] == "2023-11-15T01:00:00Z"  # bar 3
     assert second["exit_time"] == "2023-11-15T03:00:00Z"  # the last bar's time
-    total_fees = sum((D(t["fees"]) for t in (first, second)), D(0))
-    assert total_fees == buy_fee + flip_fee == D(bt.account.fees_units).scaleb(-8)
-    assert D(result.stats["final_equity_exact"]) == D(10000) + D(first["pnl"]) + D(second["pnl"])
+    total_fees = sum((Decimal(t["fees"]) for t in (first, second)), Decimal(0))
+    assert total_fees == buy_fee + flip_fee == Decimal(bt.account.fees_units).scaleb(-8)
+    final = Decimal(result.stats["final_equity_exact"])
+    assert final == Decimal(10000) + Decimal(first["pnl"]) + Decimal(second["pnl"])
 
 
 def test_open_trade_is_marked_at_the_last_close() -> None:
@@ -59,10 +61,10 @@ def test_open_trade_is_marked_at_the_last_close() -> None:
     assert trade["open"] is True
     assert trade["exit_price"] == "103.37"
     entry_fee = fee("150", "0.00075")
-    assert D(trade["fees"]) == entry_fee  # no exit fee is invented for the mark
-    assert D(trade["pnl"]) == D("1.5") * D("3.37") - entry_fee
+    assert Decimal(trade["fees"]) == entry_fee  # no exit fee is invented for the mark
+    assert Decimal(trade["pnl"]) == Decimal("1.5") * Decimal("3.37") - entry_fee
     assert trade["duration_s"] == 2 * 3600.0
-    assert D(result.stats["final_equity_exact"]) == D(10000) + D(trade["pnl"])
+    assert Decimal(result.stats["final_equity_exact"]) == Decimal(10000) + Decimal(trade["pnl"])
 
 
 def test_trades_list_is_in_entry_order_and_skips_flat_periods() -> None:

@@ -211,6 +211,10 @@ class SimulatedVenue:
             if work.order.status not in CLOSED_STATUSES:
                 self._execute(work, i, int(work.market.close[i]), Liquidity.TAKER, ts, at_close=True)
                 if work.order.status not in CLOSED_STATUSES:
+                    if work.order.tif is not _GTC:
+                        # IOC: what the close did not fill is cancelled, as at the open
+                        self._close(work, ts, "time in force: rest cancelled")
+                        continue
                     # participation-capped remainder carries on at later closes
                     work.active_from = i + 1
                     self.working.append(work)

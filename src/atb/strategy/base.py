@@ -305,27 +305,27 @@ class Strategy:
         """Trade toward holding `fraction` of equity in `symbol` (negative = short), valued at the last close.
 
         Sends a market order for the difference (rounded toward zero to whole
-        lots) or nothing when already there. For rebalancing several
-        instruments, send reductions first so sells fund the buys.
+        lots), or nothing when the difference is below the venue's minimum
+        order. For rebalancing several instruments, send reductions first so
+        sells fund the buys (see `momentum_rotation`).
         """
         sym = symbol or self.data.symbol
-        inst = self.ctx.feed(sym).instrument
-        target_value = _exact(fraction, "fraction") * Decimal(self.ctx.equity_units())
-        unit = self.ctx.mark_ticks(sym) * inst.notional_factor
-        target_lots = int(target_value / unit)  # int() truncates toward zero
-        delta = target_lots - self.ctx.position(sym).lots
+        delta = self.target_delta_lots(fraction, sym)
         if delta == 0:
             return None
         side = OrderSide.BUY if delta > 0 else OrderSide.SELL
         return self.ctx.submit(OrderRequest(sym, side, OrderType.MARKET, lots=abs(delta), tag=tag))
 
     def target_delta_lots(self, fraction: Number, symbol: str | None = None) -> int:
-        """What `order_target` would trade, in lots (positive = buy), without sending anything."""
+        """Lots `order_target` would trade (positive = buy); 0 when below the minimum order size."""
         sym = symbol or self.data.symbol
         inst = self.ctx.feed(sym).instrument
-        target_value = _exact(fraction, "fraction") * Decimal(self.ctx.equity_units())
-        target_lots = int(target_value / (self.ctx.mark_ticks(sym) * inst.notional_factor))
-        return target_lots - self.ctx.position(sym).lots
+        unit = self.ctx.mark_ticks(sym) * inst.notional_factor
+        target_lots = int(_exact(fraction, "fraction") * Decimal(self.ctx.equity_units()) / unit)  # toward zero
+        delta = target_lots - self.ctx.position(sym).lots
+        if abs(delta) < inst.min_lots or abs(delta) * unit < inst.min_notional_units:
+            return 0
+        return delta
 
     def cancel(self, order: Order) -> None:
         self.ctx.cancel(order)
