@@ -31,7 +31,7 @@ def main() -> None:
     best: dict[str, float] = {}
     trades = orders = 0
     for _ in range(args.repeat):
-        engine = Backtest(SmaCross(fast=10, slow=20), bars, fee="0.001")
+        engine = Backtest(SmaCross(fast=10, slow=20), bars, fee="0")
         start = time.perf_counter()
         result = engine.run()
         timings = dict(engine.timings, total_s=time.perf_counter() - start)

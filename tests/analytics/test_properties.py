@@ -29,7 +29,7 @@ trade_rows = st.lists(
 timeframes = st.sampled_from([60 * 10**9, 5 * 60 * 10**9, 3_600 * 10**9, DAY])
 
 
-@settings(max_examples=500000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(curve=curves, rows=trade_rows, timeframe_ns=timeframes, gaps=st.data())
 def test_report_is_always_clean(
     curve: list[float], rows: list[tuple[float, float, int]], timeframe_ns: int, gaps: st.DataObject
@@ -69,7 +69,7 @@ def test_report_is_always_clean(
         assert s["return_pct"] == s["cagr_pct"] == mdd == -100.0
 
 
-@settings(max_examples=5000, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(curve=st.lists(st.floats(min_value=1e-3, max_value=1e6), min_size=1, max_size=80))
 def test_drawdown_depth_matches_the_compounded_returns(curve: list[float]) -> None:
     eq = np.array(curve)

@@ -66,7 +66,7 @@ def test_result_json_contract(default_run) -> None:  # type: ignore[no-untyped-d
     point = result["equity"][0]
     assert set(point) == {"time", "equity"} and isinstance(point["equity"], str)
     # the exact equity of the last point is the exact final equity
-    assert result["equity"][-1]["equity"] == stats["final_equity_exact"].rstrip("0").rstrip(".")
+    assert result["equity"][-1]["equity"] == stats["final_equity_exact"]
     assert result["meta"]["data"][0]["gaps"] == 18
 
 

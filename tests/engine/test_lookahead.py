@@ -9,6 +9,7 @@ import pytest
 
 from atb.data.loader import bars_from_arrays
 from atb.engine.backtest import StrategyError
+from atb.errors import UserInputError
 from atb.strategy.base import Strategy
 from atb.strategy.series import LookAheadError
 
@@ -143,3 +144,12 @@ def test_intraday_higher_timeframes(timeframe: str, first: int) -> None:
     first_visible = next(i for i, row in enumerate(s.seen) if not math.isnan(row[0]))
     assert first_visible == first
     assert s.seen[first][0] == close[first]
+
+
+def test_a_timeframe_not_higher_than_the_data_is_refused() -> None:
+    class Same(Strategy):
+        def on_start(self) -> None:
+            self.timeframe("1h")
+
+    with pytest.raises(UserInputError, match="not higher"):
+        run(Same(), flat_bars(3))

@@ -37,6 +37,7 @@ Conventions shared by every function here (each is restated where it is used):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -44,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from atb.analytics.trade_stats import TRADE_STAT_KEYS, TradeArrays, trade_stats
+from atb.analytics.trade_stats import TRADE_STAT_KEYS, TradeArrays, as_vector, trade_stats
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -99,9 +100,9 @@ class EquityCurve:
     exposed: BoolArray
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "equity", _vector(self.equity, np.float64, "equity"))
-        object.__setattr__(self, "ts", _vector(self.ts, np.int64, "ts"))
-        object.__setattr__(self, "exposed", _vector(self.exposed, np.bool_, "exposed"))
+        object.__setattr__(self, "equity", as_vector(self.equity, np.float64, "equity"))
+        object.__setattr__(self, "ts", as_vector(self.ts, np.int64, "ts"))
+        object.__setattr__(self, "exposed", as_vector(self.exposed, np.bool_, "exposed"))
         n = len(self.equity)
         if n == 0:
             raise ValueError("an equity curve needs at least one bar")
@@ -139,13 +140,6 @@ class Drawdown(NamedTuple):
     duration_ns: int
     peak_idx: int
     valley_idx: int
-
-
-def _vector(values: object, dtype: type[np.generic], name: str) -> npt.NDArray[np.generic]:
-    arr = np.asarray(values, dtype=dtype)
-    if arr.ndim != 1:
-        raise ValueError(f"{name!r} must be one-dimensional, got shape {arr.shape}")
-    return arr
 
 
 def _first_ruin(equity: FloatArray) -> int | None:
@@ -326,18 +320,19 @@ class _DrawdownEpisodes(NamedTuple):
     depths: FloatArray  # deepest point of each underwater episode (negative fractions)
 
 
-def _drawdown_episodes(equity: FloatArray, times: IntArray) -> _DrawdownEpisodes:
+def _drawdown_episodes(
+    equity: FloatArray, time_of: Callable[[IntArray], IntArray]
+) -> _DrawdownEpisodes:
     """Every underwater episode of the curve, vectorised.
 
     An episode is a maximal run of points strictly below the running peak.
     Its peak is the point just before the run (at the peak by definition),
     its recovery the first point after it that is back at the peak (equal
     counts as recovered), or the last point if the curve ends underwater.
+    `time_of` maps point indices to times; it is only asked about episode
+    boundaries, so the anchored time axis never has to be materialised.
     """
     eq = _effective(np.asarray(equity, dtype=np.float64))
-    t = np.asarray(times, dtype=np.int64)
-    if len(eq) != len(t):
-        raise ValueError(f"equity has {len(eq)} points, times {len(t)}")
     if len(eq) == 0:
         raise ValueError("an equity curve needs at least one point")
     if eq[0] <= 0.0:
@@ -346,19 +341,18 @@ def _drawdown_episodes(equity: FloatArray, times: IntArray) -> _DrawdownEpisodes
     under = eq < peak  # under[0] is False: the first point is its own peak
     if not under.any():
         return _DrawdownEpisodes(Drawdown(0.0, 0, 0, 0), np.empty(0, dtype=np.float64))
-    dd: FloatArray = eq / peak
-    dd -= 1.0
+    ratio = eq / peak  # drawdown + 1; the -1 is applied to the few values we keep
     step = np.diff(under.view(np.int8))
     starts = np.flatnonzero(step == 1) + 1  # first underwater point of each episode
     recoveries = np.flatnonzero(step == -1) + 1  # first point back at the peak
     if len(recoveries) < len(starts):  # ends underwater: runs to the last point
         recoveries = np.append(recoveries, len(eq) - 1)
-    durations = t[recoveries] - t[starts - 1]
-    depths = np.minimum.reduceat(dd, starts)
-    valley = int(dd.argmin())
+    durations = time_of(recoveries) - time_of(starts - 1)
+    depths: FloatArray = np.minimum.reduceat(ratio, starts) - 1.0
+    valley = int(ratio.argmin())
     episode = int(np.searchsorted(starts, valley, side="right")) - 1
     summary = Drawdown(
-        depth=float(dd[valley]),
+        depth=float(depths[episode]),
         duration_ns=int(durations.max()),
         peak_idx=int(starts[episode]) - 1,
         valley_idx=valley,
@@ -373,7 +367,10 @@ def max_drawdown(equity: FloatArray, ts: IntArray) -> Drawdown:
     bar open times work as well as close times for a regular curve. Returns
     `Drawdown(depth, duration_ns, peak_idx, valley_idx)` - see `Drawdown`.
     """
-    return _drawdown_episodes(equity, ts).summary
+    t = np.asarray(ts, dtype=np.int64)
+    if len(t) != len(equity):
+        raise ValueError(f"equity has {len(equity)} points, ts {len(t)}")
+    return _drawdown_episodes(equity, lambda idx: t[idx]).summary
 
 
 def var_cvar_historical(r: FloatArray, level: float = 0.95) -> tuple[float, float] | None:
@@ -460,11 +457,15 @@ def compute_stats(
     ppy = periods_per_year(tf)
 
     anchored = np.concatenate((np.array([initial_cash], dtype=np.float64), equity))
-    times = np.concatenate((curve.ts[:1], curve.ts + tf))
+    ts = curve.ts
+
+    def time_of(idx: IntArray) -> IntArray:  # anchored point i > 0 is marked at bar i-1's close
+        return np.where(idx == 0, ts[0], ts[idx - 1] + tf)
+
     r = returns(anchored)
     ruined = _first_ruin(equity) is not None
     final = float(equity[-1])
-    episodes = _drawdown_episodes(anchored, times)
+    episodes = _drawdown_episodes(anchored, time_of)
     dd = episodes.summary
     growth = -1.0 if ruined else cagr(initial_cash, final, elapsed)
     first_close = float(close[0])

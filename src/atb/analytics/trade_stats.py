@@ -72,9 +72,9 @@ class TradeArrays:
 
     def __post_init__(self) -> None:
         for name in ("pnl", "return_pct", "fees"):
-            object.__setattr__(self, name, _column(getattr(self, name), np.float64, name))
+            object.__setattr__(self, name, as_vector(getattr(self, name), np.float64, name))
         for name in ("entry_ts", "exit_ts"):
-            object.__setattr__(self, name, _column(getattr(self, name), np.int64, name))
+            object.__setattr__(self, name, as_vector(getattr(self, name), np.int64, name))
         n = len(self.pnl)
         for name in ("return_pct", "entry_ts", "exit_ts", "fees"):
             if len(getattr(self, name)) != n:
@@ -106,10 +106,11 @@ class TradeArrays:
         )
 
 
-def _column(values: object, dtype: type[np.generic], name: str) -> npt.NDArray[np.generic]:
+def as_vector(values: object, dtype: type[np.generic], name: str) -> npt.NDArray[np.generic]:
+    """1-D numpy copy-or-view of `values` with the given dtype (inputs may be lists in tests)."""
     arr = np.asarray(values, dtype=dtype)
     if arr.ndim != 1:
-        raise ValueError(f"trade column {name!r} must be one-dimensional, got shape {arr.shape}")
+        raise ValueError(f"{name!r} must be one-dimensional, got shape {arr.shape}")
     return arr
 
 

@@ -20,7 +20,7 @@ from atb.domain.errors import CurrencyMismatchError, InsufficientFundsError, Inv
 from atb.domain.events import OrderFilled
 from atb.domain.ids import InstrumentId
 from atb.domain.instrument import Instrument
-from atb.domain.money import Currency, Money
+from atb.domain.money import Currency, Money, product
 from atb.domain.position import Position
 
 
@@ -48,7 +48,10 @@ class Account:
             raise CurrencyMismatchError(f"starting cash in {cash.currency}, account in {currency}")
         if cash.units < 0:
             raise InvalidValueError("starting cash must not be negative")
-        if leverage < 1:
+        if not isinstance(leverage, (Decimal, int)) or isinstance(leverage, bool):
+            raise TypeError(f"leverage must be a Decimal, not {type(leverage).__name__}")
+        leverage = Decimal(leverage)
+        if not leverage.is_finite() or leverage < 1:
             raise InvalidValueError(f"leverage must be at least 1, got {leverage}")
         if mode is AccountMode.SPOT and leverage != 1:
             raise InvalidValueError("a spot account has no leverage; use margin mode")
@@ -64,42 +67,47 @@ class Account:
     def position(self, instrument: Instrument) -> Position:
         pos = self.positions.get(instrument.id)
         if pos is None:
-            if instrument.quote != self.currency:
-                raise CurrencyMismatchError(
-                    f"{instrument.id} is quoted in {instrument.quote}, the account holds {self.currency}"
-                )
+            self._check_quote(instrument)
             pos = self.positions[instrument.id] = Position(instrument)
         return pos
+
+    def _check_quote(self, instrument: Instrument) -> None:
+        if instrument.quote != self.currency:
+            raise CurrencyMismatchError(
+                f"{instrument.id} is quoted in {instrument.quote}, the account holds {self.currency}"
+            )
 
     # --- checks -------------------------------------------------------------------------
     def check_fill(
         self, instrument: Instrument, signed_lots: int, ticks: int, fee_units: int, marks: Mapping[InstrumentId, int]
     ) -> None:
         """Raise `InsufficientFundsError` if the fill would break the account's rules; change nothing."""
-        pos = self.position(instrument)
+        pos = self.positions.get(instrument.id)
+        if pos is None:
+            self._check_quote(instrument)  # and create no position: a refused fill leaves no trace
+        held = pos.lots if pos is not None else 0
         notional = abs(signed_lots) * ticks * instrument.notional_factor
         cash_after = self.cash_units - (notional if signed_lots > 0 else -notional) - fee_units
         if self.mode is AccountMode.SPOT:
-            if pos.lots + signed_lots < 0:
+            if held + signed_lots < 0:
                 raise InsufficientFundsError(
-                    f"spot account cannot sell {abs(signed_lots)} lots of {instrument.id}: holds {pos.lots}"
+                    f"spot account cannot sell {abs(signed_lots)} lots of {instrument.id}: holds {held}"
                 )
             if cash_after < 0:
                 needed = Money.from_units(self.cash_units - cash_after, self.currency)
                 raise InsufficientFundsError(f"insufficient {self.currency}: fill needs {needed}, have {self.cash}")
             return
         # margin: gross exposure after the fill must stay within leverage × equity
-        gross = 0
-        equity = cash_after
+        value = (held + signed_lots) * ticks * instrument.notional_factor
+        equity = cash_after + value
+        gross = abs(value)
         for iid, other in self.positions.items():
-            lots = other.lots + (signed_lots if iid == instrument.id else 0)
-            if not lots:
-                continue
-            mark = ticks if iid == instrument.id else marks[iid]
-            value = lots * mark * other.instrument.notional_factor
-            equity += value
-            gross += abs(value)
-        if gross and (equity <= 0 or Decimal(gross) > self.leverage * Decimal(equity)):
+            if other.lots and iid != instrument.id:
+                value = other.lots * marks[iid] * other.instrument.notional_factor
+                equity += value
+                gross += abs(value)
+        num, den = self.leverage.as_integer_ratio()  # exact: gross > leverage × equity in integers
+        if gross and (equity <= 0 or gross * den > num * equity):
             raise InsufficientFundsError(
                 f"margin: gross exposure {Money.from_units(gross, self.currency)} would exceed "
                 f"{self.leverage}× equity {Money.from_units(max(equity, 0), self.currency)}"
@@ -145,5 +153,5 @@ class Account:
         for pos in self.positions.values():
             if pos.lots:
                 code = pos.instrument.base.code
-                out[code] = out.get(code, Decimal(0)) + Decimal(pos.lots) * pos.instrument.lot
+                out[code] = out.get(code, Decimal(0)) + product(Decimal(pos.lots), pos.instrument.lot)
         return out

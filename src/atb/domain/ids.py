@@ -30,8 +30,9 @@ class ClientOrderIdFactory:
     __slots__ = ("_counter", "_prefix")
 
     def __init__(self, prefix: str = "atb") -> None:
-        if not prefix or len(prefix) > 20 or not prefix.replace("-", "").isalnum():
-            raise ValueError(f"client order id prefix must be 1-20 alphanumerics, got {prefix!r}")
+        # ASCII only: str.isalnum() also admits "é" or "٣", which venues refuse in an order id.
+        if not prefix or len(prefix) > 20 or not prefix.isascii() or not prefix.replace("-", "").isalnum():
+            raise ValueError(f"client order id prefix must be 1-20 ASCII letters, digits or '-', got {prefix!r}")
         self._prefix = prefix
         self._counter = itertools.count(1)
 

@@ -13,7 +13,19 @@ from decimal import Decimal
 
 from atb.domain.errors import InvalidValueError
 from atb.domain.ids import InstrumentId
-from atb.domain.money import Currency, Exact, Price, Quantity, Rounding, decimal_places, to_decimal, units_of
+from atb.domain.money import (
+    Currency,
+    Exact,
+    Price,
+    Quantity,
+    Rounding,
+    decimal_places,
+    normalized,
+    product,
+    shifted,
+    to_decimal,
+    units_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +37,18 @@ class FeeRate:
     _den: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Checked here, not only in `of`: a float rate would carry its binary expansion into every fee.
+        if not isinstance(self.rate, Decimal):
+            raise TypeError(f"fee rate must be a Decimal, not {type(self.rate).__name__}; use FeeRate.of")
+        if not self.rate.is_finite() or not Decimal(-1) < self.rate < Decimal(1):
+            raise InvalidValueError(f"fee rate must be a fraction in (-1, 1), got {self.rate}")
         num, den = self.rate.as_integer_ratio()
         object.__setattr__(self, "_num", num)
         object.__setattr__(self, "_den", den)
 
     @classmethod
     def of(cls, value: Exact) -> FeeRate:
-        rate = to_decimal(value, "fee rate")
-        if not Decimal(-1) < rate < Decimal(1):
-            raise InvalidValueError(f"fee rate must be a fraction in (-1, 1), got {rate}")
-        return cls(rate)
+        return cls(to_decimal(value, "fee rate"))
 
     def fee_units(self, notional_units: int) -> int:
         """Fee on a notional (in quote units), rounded UP to a whole unit: never understated.
@@ -75,15 +89,16 @@ class Instrument:
                 raise InvalidValueError(f"{self.id}: {name} must be a positive Decimal, got {step!r}")
         if self.min_quantity < 0 or self.min_notional < 0:
             raise InvalidValueError(f"{self.id}: minimums must not be negative")
-        if decimal_places(self.tick * self.lot) > self.quote.precision:
+        step_notional = product(self.tick, self.lot)
+        if decimal_places(step_notional) > self.quote.precision:
             raise InvalidValueError(
                 f"{self.id}: quote precision {self.quote.precision} cannot hold tick × lot = "
-                f"{self.tick * self.lot}; notionals would not be exact"
+                f"{step_notional}; notionals would not be exact"
             )
         if decimal_places(self.lot) > self.base.precision:
             raise InvalidValueError(f"{self.id}: base precision {self.base.precision} is finer than lot {self.lot}")
         # Derived integer scales, computed once: the kernel reads them on every fill.
-        object.__setattr__(self, "notional_factor", int((self.tick * self.lot).scaleb(self.quote.precision)))
+        object.__setattr__(self, "notional_factor", int(shifted(step_notional, self.quote.precision)))
         object.__setattr__(self, "min_lots", max(1, units_of(self.min_quantity, self.lot, Rounding.CEILING)))
         object.__setattr__(self, "min_notional_units", units_of(self.min_notional, self.quote.unit, Rounding.CEILING))
 
@@ -105,9 +120,9 @@ class Instrument:
         if symbol.count("/") != 1 or not all(symbol.split("/")):
             raise InvalidValueError(f"symbol must look like BASE/QUOTE, got {symbol!r}")
         base_code, quote_code = symbol.split("/")
-        tick_d = to_decimal(tick, "tick").normalize()
-        lot_d = to_decimal(lot, "lot").normalize()
-        qp = quote_precision if quote_precision is not None else max(8, decimal_places(tick_d * lot_d))
+        tick_d = normalized(to_decimal(tick, "tick"))
+        lot_d = normalized(to_decimal(lot, "lot"))
+        qp = quote_precision if quote_precision is not None else max(8, decimal_places(product(tick_d, lot_d)))
         bp = base_precision if base_precision is not None else max(8, decimal_places(lot_d))
         return cls(
             id=InstrumentId(symbol),

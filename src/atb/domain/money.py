@@ -6,9 +6,10 @@ rounding it would hide the bug that produced it. Code that genuinely starts
 from a float (an indicator value used as a limit price) must say how to round
 it, with `Price.from_float`.
 
-Rounding never touches the global `decimal` context: `quantize` and
-`to_integral_value` take the mode as an argument, and division runs in a local
-context with enough digits for any realistic amount.
+Nothing here reads or changes the global `decimal` context (a caller may have
+lowered its precision): rounding takes the mode as an argument, shifts and
+products run in an exact local context (`shifted`, `product`), and division in
+a local context with enough digits for any realistic amount (`quotient`).
 
 Inside the backtest kernel the same values travel as integers scaled to the
 instrument's tick (prices), lot (quantities) and currency unit (money); the
@@ -28,6 +29,34 @@ Exact = str | int | Decimal
 """What a value object may be built from. Not `float`, on purpose."""
 
 _WIDE = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation])
+_EXACT = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[decimal.InvalidOperation, decimal.Inexact],
+)
+"""For operations exact by construction (power-of-ten shifts, products): never rounds, and would
+raise rather than lose a digit. Never divide in it: an unbounded precision has no end for 1/3."""
+
+
+def shifted(value: Decimal, places: int) -> Decimal:
+    """`value` × 10**places, exactly, whatever the global context says (unlike `Decimal.scaleb`)."""
+    return value.scaleb(places, _EXACT)
+
+
+def product(a: Decimal, b: Decimal) -> Decimal:
+    """`a` × `b`, exactly, whatever the global context says (unlike `*`)."""
+    return _EXACT.multiply(a, b)
+
+
+def normalized(value: Decimal) -> Decimal:
+    """`value` without trailing zeros (0.0100 → 0.01), never rounded by the global context."""
+    return value.normalize(_EXACT)
+
+
+def quotient(a: Decimal, b: Decimal) -> Decimal:
+    """`a` / `b` to 60 significant digits, independent of the global context."""
+    return _WIDE.divide(a, b)
 
 
 class Rounding(StrEnum):
@@ -74,7 +103,7 @@ def to_decimal(value: Exact, what: str = "value") -> Decimal:
 
 def decimal_places(step: Decimal) -> int:
     """Digits after the point needed to write `step` exactly (0.01 → 2, 5 → 0)."""
-    exponent = step.normalize().as_tuple().exponent
+    exponent = normalized(step).as_tuple().exponent
     assert isinstance(exponent, int)
     return max(0, -exponent)
 
@@ -83,11 +112,11 @@ def units_of(value: Decimal, step: Decimal, rounding: Rounding, what: str = "val
     """How many `step`s make `value`, rounded by `rounding` (exact integer)."""
     ratio = _WIDE.divide(value, step)
     if rounding is Rounding.STRICT:
-        integral = ratio.to_integral_value(rounding=decimal.ROUND_DOWN)
+        integral = ratio.to_integral_value(rounding=decimal.ROUND_DOWN, context=_WIDE)
         if integral != ratio:
             raise InvalidValueError(f"{what} {value} is not a multiple of {step}")
         return int(integral)
-    return int(ratio.to_integral_value(rounding=rounding.value))
+    return int(ratio.to_integral_value(rounding=rounding.value, context=_WIDE))
 
 
 def quantize_to_step(value: Decimal, step: Decimal, rounding: Rounding, what: str = "value") -> Decimal:
@@ -110,7 +139,7 @@ class Currency:
 
     @property
     def unit(self) -> Decimal:
-        return Decimal(1).scaleb(-self.precision)
+        return shifted(Decimal(1), -self.precision)
 
     def __str__(self) -> str:
         return self.code
@@ -130,12 +159,12 @@ class Money:
 
     @classmethod
     def from_units(cls, units: int, currency: Currency) -> Money:
-        return cls(Decimal(units).scaleb(-currency.precision), currency)
+        return cls(shifted(Decimal(units), -currency.precision), currency)
 
     @property
     def units(self) -> int:
         """The amount as an integer count of the currency's smallest unit."""
-        return int(self.amount.scaleb(self.currency.precision))
+        return int(shifted(self.amount, self.currency.precision))
 
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
@@ -195,7 +224,7 @@ class Price:
 
     @classmethod
     def from_ticks(cls, ticks: int, tick: Decimal) -> Price:
-        return cls(Decimal(ticks) * tick)
+        return cls(product(Decimal(ticks), tick))
 
     def ticks(self, tick: Decimal) -> int:
         return units_of(self.value, tick, Rounding.STRICT, "price")
@@ -219,7 +248,7 @@ class Quantity:
 
     @classmethod
     def from_lots(cls, lots: int, lot: Decimal) -> Quantity:
-        return cls(Decimal(lots) * lot)
+        return cls(product(Decimal(lots), lot))
 
     def lots(self, lot: Decimal) -> int:
         return units_of(self.value, lot, Rounding.STRICT, "quantity")

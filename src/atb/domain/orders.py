@@ -33,6 +33,7 @@ from atb.domain.events import (
     OrderTriggered,
 )
 from atb.domain.ids import ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from atb.domain.money import quotient
 
 S = OrderStatus
 _ZERO = Decimal(0)
@@ -70,7 +71,14 @@ _TRANSITIONS: dict[tuple[OrderStatus, type], OrderStatus | None] = {
     (S.PENDING_CANCEL, OrderExpired): S.EXPIRED,
     (S.PENDING_CANCEL, OrderFilled): None,  # fill raced the cancel: it counts
     (S.PENDING_CANCEL, OrderAccepted): S.PENDING_CANCEL,
+    # The late ack of an order that filled, was cancelled or expired before its ack arrived (the
+    # SUBMITTED rows above): it only records the venue's id, once, while none is known.
+    (S.PARTIALLY_FILLED, OrderAccepted): S.PARTIALLY_FILLED,
+    (S.FILLED, OrderAccepted): S.FILLED,
+    (S.CANCELED, OrderAccepted): S.CANCELED,
+    (S.EXPIRED, OrderAccepted): S.EXPIRED,
 }
+_LATE_ACK = frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED})
 
 
 class Order:
@@ -108,7 +116,6 @@ class Order:
         instrument_id: InstrumentId,
         side: OrderSide,
         order_type: OrderType,
-        *,
         lots: int | None = None,
         notional_units: int | None = None,
         equity_fraction: Decimal | None = None,
@@ -186,7 +193,7 @@ class Order:
     def avg_fill_ticks(self) -> Decimal | None:
         if not self.filled_lots:
             return None
-        return Decimal(self.filled_notional_ticks_lots) / Decimal(self.filled_lots)
+        return quotient(Decimal(self.filled_notional_ticks_lots), Decimal(self.filled_lots))
 
     def resolve_lots(self, lots: int) -> None:
         """Fix the size of a notional/fraction order once the venue knows its price."""
@@ -195,6 +202,23 @@ class Order:
         if lots <= 0:
             raise InvalidOrderError("resolved quantity must be positive")
         self.lots = lots
+
+    def submit_accepted(self, submitted: OrderSubmitted, accepted: OrderAccepted) -> None:
+        """Apply a submission and its acknowledgement together (the simulated venue's common case).
+
+        Same transitions and checks as two `apply` calls — new → submitted →
+        accepted — in one step, because a backtest makes this move for every order.
+        """
+        if self.status is not S.INITIALIZED:
+            raise InvalidTransitionError(
+                f"order {self.client_order_id}: OrderSubmitted not allowed when {self.status.value}"
+            )
+        if submitted.client_order_id != self.client_order_id or accepted.client_order_id != self.client_order_id:
+            raise InvalidTransitionError(f"events for another order applied to {self.client_order_id}")
+        self.status = S.ACCEPTED
+        self.venue_order_id = accepted.venue_order_id
+        self.ts_last = accepted.ts_event
+        self.events += (submitted, accepted)
 
     def apply(self, event: OrderEvent) -> None:
         """Move to the next status, or raise `InvalidTransitionError` and change nothing."""
@@ -209,6 +233,10 @@ class Order:
         if kind is OrderFilled:
             target = self._fill_target(event)  # type: ignore[arg-type]
         elif kind is OrderAccepted:
+            if self.venue_order_id is not None and self.status in _LATE_ACK:
+                raise InvalidTransitionError(
+                    f"order {self.client_order_id}: already accepted as {self.venue_order_id}"
+                )
             self.venue_order_id = event.venue_order_id  # type: ignore[union-attr]
         elif kind is OrderTriggered:
             self.triggered = True
@@ -225,8 +253,12 @@ class Order:
     def _fill_target(self, fill: OrderFilled) -> OrderStatus:
         if fill.trade_id in self.trade_ids:
             raise InvalidTransitionError(f"order {self.client_order_id}: trade {fill.trade_id} already applied")
-        if fill.lots <= 0:
-            raise InvalidTransitionError("a fill must have a positive quantity")
+        if fill.lots <= 0 or fill.ticks <= 0:
+            raise InvalidTransitionError("a fill must have a positive quantity and price")
+        if fill.instrument.id != self.instrument_id:
+            raise InvalidTransitionError(
+                f"order {self.client_order_id} is for {self.instrument_id}, the fill for {fill.instrument.id}"
+            )
         if fill.side is not self.side:
             raise InvalidTransitionError(f"fill side {fill.side.value} does not match order side {self.side.value}")
         if self.lots is None:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from atb.domain.enums import PositionSide
 from atb.domain.events import OrderFilled
 from atb.domain.instrument import Instrument
-from atb.domain.money import Money, Quantity
+from atb.domain.money import Money, Quantity, product, quotient, shifted
 
 
 class Position:
@@ -93,12 +93,15 @@ class Position:
 
     @property
     def avg_entry_price(self) -> Decimal | None:
-        """Exact average entry as a Decimal (may have more digits than the tick)."""
+        """Average entry as a Decimal, to 60 significant digits (may have more digits than the tick).
+
+        Exact whenever cost / quantity terminates; otherwise correctly rounded at the 60th digit.
+        """
         if self.lots == 0:
             return None
         inst = self.instrument
-        cost = Decimal(self.cost_units).scaleb(-inst.quote.precision)
-        return cost / (Decimal(self.lots) * inst.lot)
+        cost = shifted(Decimal(self.cost_units), -inst.quote.precision)
+        return quotient(cost, product(Decimal(self.lots), inst.lot))
 
     @property
     def realised(self) -> Money:

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,10 @@ from atb.analytics.performance import EquityCurve, compute_stats, var_cvar_histo
 from atb.analytics.trade_stats import TradeArrays
 from atb.data.bars import Bars
 from atb.data.resample import parse_timeframe, resample
-from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled
+from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled, OrderSide
 from atb.engine.context import BacktestContext
 from atb.engine.execution import ExecutionConfig
+from atb.engine.formatting import fixed_str
 from atb.engine.gc_pause import gc_paused
 from atb.engine.market import MarketData, instrument_for
 from atb.engine.results import BacktestResult
@@ -173,19 +175,25 @@ class Backtest:
         n = len(bars)
         ts = bars.ts
         fill_bars = np.asarray(self.fill_bars, dtype=np.int64)
-        # exact cash after each fill, and the index of the last fill at or before each bar
-        cash_steps = [self.account.initial_units]
-        for fill in self.fills:
-            cash_steps.append(cash_steps[-1] - fill.signed_lots * fill.ticks * fill.instrument.notional_factor - fill.fee_units)
+        fills = self.fills
+        # One pass over the fills into columns; cash after each fill stays exact (Python ints).
+        signed = [f.lots if f.side is OrderSide.BUY else -f.lots for f in fills]
+        cash_steps = list(
+            accumulate(
+                (-(q * f.ticks * f.instrument.notional_factor) - f.fee_units for q, f in zip(signed, fills, strict=True)),
+                initial=self.account.initial_units,
+            )
+        )
+        symbols = list(self.markets)
+        owner = np.array([symbols.index(f.instrument.id) for f in fills], dtype=np.int64) if len(symbols) > 1 else None
+        signed_arr = np.array(signed, dtype=np.int64)
         last_fill = np.searchsorted(fill_bars, np.arange(n), side="right")  # fills booked by bar i's close
         equity_f = np.asarray(cash_steps, dtype=np.float64)[last_fill]
         exposed = np.zeros(n, dtype=bool)
         lots_by_symbol: dict[str, np.ndarray[Any, Any]] = {}
-        for sym, market in self.markets.items():
-            deltas = np.zeros(len(self.fills) + 1, dtype=np.int64)
-            for k, fill in enumerate(self.fills):
-                if str(fill.instrument.id) == sym:
-                    deltas[k + 1] = fill.signed_lots
+        for j, (sym, market) in enumerate(self.markets.items()):
+            deltas = np.zeros(len(fills) + 1, dtype=np.int64)
+            deltas[1:] = signed_arr if owner is None else np.where(owner == j, signed_arr, 0)
             lots_steps = np.cumsum(deltas)
             lots_bar = lots_steps[last_fill]
             lots_by_symbol[sym] = lots_steps
@@ -196,22 +204,20 @@ class Backtest:
 
         # exact equity at the sampled points
         every = 1 if self.equity_points == 0 or n <= self.equity_points else -(-n // self.equity_points)
-        sample = list(range(0, n, every))
+        sample = np.arange(0, n, every, dtype=np.int64)
         if sample[-1] != n - 1:
-            sample.append(n - 1)
-        equity_exact: dict[int, int] = {}
-        last_fill_list = last_fill.tolist()
-        for i in sample:
-            k = last_fill_list[i]
-            value = cash_steps[k]
-            for sym, market in self.markets.items():
-                lots = int(lots_by_symbol[sym][k])
-                if lots:
-                    value += lots * int(market.close[i]) * market.instrument.notional_factor
-            equity_exact[i] = value
+            sample = np.append(sample, n - 1)
+        at_fill = last_fill[sample]
+        values = [cash_steps[k] for k in at_fill.tolist()]
+        for sym, market in self.markets.items():
+            lots_at = lots_by_symbol[sym][at_fill].tolist()
+            closes = market.close[sample].tolist()
+            factor = market.instrument.notional_factor
+            values = [v + q * c * factor for v, q, c in zip(values, lots_at, closes, strict=True)]
+        equity_exact = dict(zip(sample.tolist(), values, strict=True))
 
         last_close = {sym: int(m.close[n - 1]) for sym, m in self.markets.items()}
-        trades = build_trades(self.fills, self.fill_bars, last_close, n - 1, int(ts[n - 1]))
+        trades = build_trades(fills, signed, self.fill_bars, last_close, n - 1, int(ts[n - 1]))
         entry_price = np.array(
             [t.entry_notional / (t.lots * t.instrument.notional_factor) * float(t.instrument.tick) for t in trades],
             dtype=np.float64,
@@ -241,7 +247,7 @@ class Backtest:
         stats["cvar_95_pct"] = None if risk is None else risk[1]
         stats["warmup_bars"] = self.strategy.warmup_bars
         stats["orders"] = len(self.orders)
-        stats["final_equity_exact"] = str(Decimal(equity_exact[n - 1]).scaleb(-self.account.currency.precision))
+        stats["final_equity_exact"] = fixed_str(equity_exact[n - 1], self.account.currency.precision)
         meta = {
             "strategy": type(self.strategy).name or type(self.strategy).__name__,
             "params": self.strategy.params,

@@ -84,22 +84,12 @@ class BacktestContext:
         if market is None:
             raise UserInputError(f"cannot trade {request.symbol!r}: not in this run")
         ts = self._ts[self.cursor.i]
+        # positional: this runs once per order in the backtest hot path
+        symbol, side, order_type, lots, notional, fraction, limit, stop, tif, post_only, reduce_only, tag = request
         order = Order(
-            self._ids.next(),
-            InstrumentId(request.symbol),
-            request.side,
-            request.order_type,
-            lots=request.lots,
-            notional_units=request.notional_units,
-            equity_fraction=request.equity_fraction,
-            limit_ticks=request.limit_ticks,
-            stop_ticks=request.stop_ticks,
-            tif=request.tif,
-            post_only=request.post_only,
-            reduce_only=request.reduce_only,
-            ts_init=ts,
-            tag=request.tag,
-        )
+            self._ids.next(), InstrumentId(symbol), side, order_type, lots, notional, fraction, limit, stop, tif,
+            post_only, reduce_only, ts, tag,
+        )  # fmt: skip
         self._on_submit(order)
         self._venue.submit(order, self.cursor.i, ts)
         return order

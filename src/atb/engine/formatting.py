@@ -32,14 +32,49 @@ def div_round_half_even(num: int, den: int) -> int:
 class Grid:
     """An instrument step (tick or lot) as integer × 10^-decimals, for fast exact formatting."""
 
-    __slots__ = ("decimals", "step_int")
+    __slots__ = ("_p", "decimals", "step_int")
 
     def __init__(self, step: Decimal) -> None:
         sign, digits, exponent = step.normalize().as_tuple()
         assert isinstance(exponent, int)
         self.decimals = max(0, -exponent)
         self.step_int = int(step.scaleb(self.decimals))
+        self._p = 10**self.decimals
 
     def format(self, units: int) -> str:
-        """`units` steps as a decimal string."""
-        return scaled_str(units * self.step_int, self.decimals)
+        """`units` steps as a decimal string with the step's decimals ("0.01" grid: 12 → "0.12")."""
+        value = units * self.step_int
+        if not self.decimals:
+            return str(value)
+        q, r = divmod(abs(value), self._p)
+        return f"{'-' if value < 0 else ''}{q}.{r:0{self.decimals}d}"
+
+
+_INT64_SAFE = 2**62
+
+
+def scaled_strs(values: list[int], decimals: int) -> list[str]:
+    """Many `value × 10^-decimals` strings with exactly `decimals` digits after the point.
+
+    Fixed decimals (the grid's precision) rather than trimmed zeros: the digits
+    say how precise the number is, and the formatting runs as one list
+    comprehension over integer pairs, a few hundred ns per value.
+    """
+    if decimals <= 0:
+        mult = 10 ** (-decimals)
+        return [str(v * mult) for v in values]
+    p = 10**decimals
+    fmt = f"{{}}.{{:0{decimals}d}}".format
+    out = []
+    for v in values:
+        if v >= 0:
+            q, r = divmod(v, p)
+            out.append(fmt(q, r))
+        else:
+            q, r = divmod(-v, p)
+            out.append("-" + fmt(q, r))
+    return out
+
+
+def fixed_str(value: int, decimals: int) -> str:
+    return scaled_strs([value], decimals)[0]

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from atb.domain import Account, Order, OrderFilled
 from atb.engine.gc_pause import gc_paused
-from atb.engine.formatting import Grid, div_round_half_even, scaled_str
+from atb.engine.formatting import Grid, div_round_half_even, fixed_str, scaled_strs
 from atb.engine.trades import Trade
 
 RESULT_SCHEMA_VERSION = 1
@@ -73,69 +73,87 @@ class BacktestResult:
     def _to_dict(self) -> dict[str, Any]:
         precision = self.account.currency.precision
         grids = {sym: (Grid(lot), Grid(tick)) for sym, (lot, tick) in self.meta["_grids"].items()}
-        trade_rows = []
-        entry_times = iso_times(np.array([t.entry_ts for t in self.trades], dtype=np.int64))
-        exit_times = iso_times(np.array([t.exit_ts for t in self.trades], dtype=np.int64))
-        for k, t in enumerate(self.trades):
-            inst = t.instrument
-            sym = str(inst.id)
-            lot_grid, tick_grid = grids[sym]
+        return {
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "meta": {k: v for k, v in self.meta.items() if not k.startswith("_")},
+            "stats": self.stats,
+            "trades": self._trade_rows(grids),
+            "orders": self._order_rows(grids),
+            "equity": self._equity_rows(precision),
+        }
+
+    def _trade_rows(self, grids: dict[str, tuple[Grid, Grid]]) -> list[dict[str, Any]]:
+        trades = self.trades
+        if not trades:
+            return []
+        entry_times = iso_times(np.array([t.entry_ts for t in trades], dtype=np.int64))
+        exit_times = iso_times(np.array([t.exit_ts for t in trades], dtype=np.int64))
+        inst = trades[0].instrument
+        single = all(t.instrument is inst for t in trades)
+        rows = []
+        if single:
+            lot_grid, tick_grid = grids[inst.id]
             qp = inst.quote.precision
-            trade_rows.append(
+            quantities = scaled_strs([t.lots * lot_grid.step_int for t in trades], lot_grid.decimals)
+            pnls = scaled_strs([t.pnl_units for t in trades], qp)
+            fees = scaled_strs([t.fees for t in trades], qp)
+        for k, t in enumerate(trades):
+            if not single:
+                inst = t.instrument
+                lot_grid, tick_grid = grids[inst.id]
+                qp = inst.quote.precision
+            rows.append(
                 {
-                    "symbol": sym,
+                    "symbol": t.instrument.id,
                     "side": "long" if t.direction > 0 else "short",
                     "entry_time": entry_times[k],
                     "exit_time": exit_times[k],
-                    "quantity": lot_grid.format(t.lots),
+                    "quantity": quantities[k] if single else lot_grid.format(t.lots),
                     "entry_price": _avg_price(t.entry_notional, t.lots, lot_grid, tick_grid, qp),
                     "exit_price": _avg_price(t.exit_notional, t.lots, lot_grid, tick_grid, qp),
-                    "pnl": scaled_str(t.pnl_units, qp),
+                    "pnl": pnls[k] if single else fixed_str(t.pnl_units, qp),
                     "return_pct": t.pnl_units / t.entry_notional * 100.0 if t.entry_notional else 0.0,
-                    "fees": scaled_str(t.fees, qp),
+                    "fees": fees[k] if single else fixed_str(t.fees, qp),
                     "duration_s": (t.exit_ts - t.entry_ts) / 1e9,
                     "mae_pct": float(self.mae_pct[k]),
                     "mfe_pct": float(self.mfe_pct[k]),
                     "open": t.is_open,
                 }
             )
-        order_times = iso_times(np.array([o.ts_init for o in self.orders], dtype=np.int64))
-        order_rows = []
-        for k, o in enumerate(self.orders):
-            lot_grid, tick_grid = grids[str(o.instrument_id)]
+        return rows
+
+    def _order_rows(self, grids: dict[str, tuple[Grid, Grid]]) -> list[dict[str, Any]]:
+        orders = self.orders
+        times = iso_times(np.array([o.ts_init for o in orders], dtype=np.int64))
+        rows = []
+        for k, o in enumerate(orders):
+            lot_grid, tick_grid = grids[o.instrument_id]
             filled = o.filled_lots
-            order_rows.append(
+            quantity = None if o.lots is None else lot_grid.format(o.lots)
+            rows.append(
                 {
                     "id": o.client_order_id,
-                    "time": order_times[k],
+                    "time": times[k],
                     "symbol": o.instrument_id,
-                    "side": o.side.value,
-                    "type": o.order_type.value,
-                    "quantity": None if o.lots is None else lot_grid.format(o.lots),
-                    "price": None if not filled else _avg_ticks(o.filled_notional_ticks_lots, filled, tick_grid),
+                    "side": o.side,
+                    "type": o.order_type,
+                    "quantity": quantity,
+                    "price": _avg_ticks(o.filled_notional_ticks_lots, filled, tick_grid) if filled else None,
                     "limit_price": None if o.limit_ticks is None else tick_grid.format(o.limit_ticks),
                     "stop_price": None if o.stop_ticks is None else tick_grid.format(o.stop_ticks),
-                    "filled_quantity": lot_grid.format(filled),
-                    "status": o.status.value,
+                    "filled_quantity": quantity if filled and filled == o.lots else lot_grid.format(filled),
+                    "status": o.status,
                     "reason": o.reason,
                     "tag": o.tag,
                 }
             )
+        return rows
+
+    def _equity_rows(self, precision: int) -> list[dict[str, str]]:
         points = sorted(self.equity_exact)
-        point_times = iso_times(self.ts[np.asarray(points, dtype=np.int64)])
-        equity_rows = [
-            {"time": point_times[k], "equity": scaled_str(self.equity_exact[i], precision)}
-            for k, i in enumerate(points)
-        ]
-        meta = {k: v for k, v in self.meta.items() if not k.startswith("_")}
-        return {
-            "schema_version": RESULT_SCHEMA_VERSION,
-            "meta": meta,
-            "stats": self.stats,
-            "trades": trade_rows,
-            "orders": order_rows,
-            "equity": equity_rows,
-        }
+        times = iso_times(self.ts[np.asarray(points, dtype=np.int64)])
+        values = scaled_strs([self.equity_exact[i] for i in points], precision)
+        return [{"time": t, "equity": v} for t, v in zip(times, values, strict=True)]
 
 
 def _avg_ticks(ticks_times_lots: int, lots: int, tick: Grid) -> str:
@@ -144,14 +162,16 @@ def _avg_ticks(ticks_times_lots: int, lots: int, tick: Grid) -> str:
         return tick.format(ticks_times_lots // lots)
     scale = 10**_PRICE_EXTRA_DIGITS
     value = div_round_half_even(ticks_times_lots * tick.step_int * scale, lots)
-    return scaled_str(value, tick.decimals + _PRICE_EXTRA_DIGITS)
+    return fixed_str(value, tick.decimals + _PRICE_EXTRA_DIGITS)
 
 
 def _avg_price(notional_units: int, lots: int, lot: Grid, tick: Grid, quote_precision: int) -> str:
     """notional / quantity as a price string (exact on-grid, else 4 extra digits half-even)."""
     # price = notional × 10^-qp / (lots × lot_int × 10^-dl), expressed in units of 10^-(dt+extra)
-    digits = tick.decimals + _PRICE_EXTRA_DIGITS
-    num = notional_units * 10 ** (lot.decimals + digits)
+    num = notional_units * 10**lot.decimals
     den = 10**quote_precision * lots * lot.step_int
-    value = div_round_half_even(num, den)
-    return scaled_str(value, digits)
+    if num % den == 0 and (num // den) % tick.step_int == 0:
+        return tick.format(num // den // tick.step_int)  # on the tick grid: exact, the tick's decimals
+    digits = tick.decimals + _PRICE_EXTRA_DIGITS
+    value = div_round_half_even(num * 10**digits, den)
+    return fixed_str(value, digits)

@@ -48,26 +48,29 @@ class Trade:
 
 def build_trades(
     fills: list[OrderFilled],
+    signed_lots: list[int],
     fill_bars: list[int],
     last_close_ticks: dict[str, int],
     last_bar: int,
     last_ts: int,
 ) -> list[Trade]:
-    """Rebuild round trips from fills in execution order; open ones are marked at the last close."""
+    """Rebuild round trips from fills in execution order; open ones are marked at the last close.
+
+    `signed_lots[k]` is fill k's quantity, negative for sells (computed once by the caller).
+    """
     open_trades: dict[str, Trade] = {}
     position: dict[str, int] = {}
     done: list[Trade] = []
-    for fill, bar in zip(fills, fill_bars, strict=True):
-        sym = str(fill.instrument.id)
+    for fill, signed, bar in zip(fills, signed_lots, fill_bars, strict=True):
         inst = fill.instrument
+        sym = inst.id
         factor = inst.notional_factor
         pos = position.get(sym, 0)
-        signed = fill.signed_lots
         remaining = abs(signed)
         fee_left = fill.fee_units
         if pos != 0 and (pos > 0) != (signed > 0):
             trade = open_trades[sym]
-            closing = min(remaining, abs(pos))
+            closing = remaining if remaining < abs(pos) else abs(pos)
             fee_share = fill.fee_units * closing // fill.lots
             trade.exit_notional += closing * fill.ticks * factor
             trade.exit_lots += closing
@@ -82,7 +85,7 @@ def build_trades(
                 done.append(trade)
                 del open_trades[sym]
         if remaining:
-            trade = open_trades.get(sym)
+            trade = open_trades.get(sym)  # type: ignore[assignment]
             if trade is None:
                 trade = open_trades[sym] = Trade(inst, 1 if signed > 0 else -1, bar, fill.ts_event)
             trade.lots += remaining
@@ -98,7 +101,8 @@ def build_trades(
         trade.exit_bar = last_bar
         trade.exit_ts = last_ts
         done.append(trade)
-    done.sort(key=lambda t: (t.entry_ts, t.exit_ts))
+    if len(last_close_ticks) > 1:
+        done.sort(key=lambda t: (t.entry_ts, t.exit_ts))  # interleave instruments by time
     return done
 
 

@@ -117,24 +117,15 @@ class SimulatedVenue:
     def submit(self, order: Order, bar: int, ts: int) -> None:
         """Accept or reject an order placed while bar `bar` is processed."""
         market = self.markets.get(order.instrument_id)
-        order.apply(OrderSubmitted(order.client_order_id, ts, ts))
-        if market is None:
-            self._reject(order, ts, f"unknown instrument {order.instrument_id}")
+        submitted = OrderSubmitted(order.client_order_id, ts, ts)
+        reason = self._refusal(order, market)
+        if reason:
+            order.apply(submitted)
+            self._reject(order, ts, reason)
             return
-        inst = market.instrument
-        if order.lots is not None and order.lots < inst.min_lots:
-            self._reject(order, ts, f"quantity below minimum {inst.min_quantity} {inst.base}")
-            return
-        price = order.limit_ticks or order.stop_ticks
-        if (
-            order.lots is not None
-            and price is not None
-            and inst.notional_units(price, order.lots) < inst.min_notional_units
-        ):
-            self._reject(order, ts, f"notional below minimum {inst.min_notional} {inst.quote}")
-            return
+        assert market is not None
         self._venue_seq += 1
-        order.apply(OrderAccepted(order.client_order_id, ts, ts, VenueOrderId(str(self._venue_seq))))
+        order.submit_accepted(submitted, OrderAccepted(order.client_order_id, ts, ts, VenueOrderId(str(self._venue_seq))))
         latency = self.config.latency_bars
         if order.order_type is _MARKET and self.config.fill is FillTiming.CLOSE:
             work = _Working(order, market, bar + latency)
@@ -144,6 +135,22 @@ class SimulatedVenue:
             self.working.append(work)
             return
         self.working.append(_Working(order, market, bar + 1 + latency))
+
+    @staticmethod
+    def _refusal(order: Order, market: MarketData | None) -> str:
+        """Why the venue refuses the order on arrival ("" when it accepts)."""
+        if market is None:
+            return f"unknown instrument {order.instrument_id}"
+        lots = order.lots
+        if lots is None:
+            return ""
+        inst = market.instrument
+        if lots < inst.min_lots:
+            return f"quantity below minimum {inst.min_quantity} {inst.base}"
+        price = order.limit_ticks or order.stop_ticks
+        if price is not None and price * lots * inst.notional_factor < inst.min_notional_units:
+            return f"notional below minimum {inst.min_notional} {inst.quote}"
+        return ""
 
     def cancel(self, order: Order, ts: int, reason: str = "cancelled by strategy") -> bool:
         for queue in (self.working, self.close_queue):

@@ -69,6 +69,10 @@ def _exact(value: Number, what: str) -> Decimal:
     raise InvalidOrderError(f"{what} must be a number, got {type(value).__name__}")
 
 
+_MARKET = OrderType.MARKET
+_GTC = TimeInForce.GTC
+
+
 class PositionView:
     """Read-only view of one instrument's position, for use inside `on_bar`."""
 
@@ -299,7 +303,9 @@ class Strategy:
         if lots == 0:
             return None
         side = OrderSide.SELL if lots > 0 else OrderSide.BUY
-        return self.ctx.submit(OrderRequest(sym, side, OrderType.MARKET, lots=abs(lots), reduce_only=True, tag=tag))
+        return self.ctx.submit(
+            OrderRequest(sym, side, _MARKET, abs(lots), None, None, None, None, _GTC, False, True, tag)
+        )
 
     def order_target(self, fraction: Number, symbol: str | None = None, *, tag: str = "") -> Order | None:
         """Trade toward holding `fraction` of equity in `symbol` (negative = short), valued at the last close.
@@ -384,19 +390,9 @@ class Strategy:
             except ValueError:
                 raise InvalidOrderError(f"time in force must be gtc, ioc or fok, got {tif!r}") from None
         request = OrderRequest(
-            sym,
-            side,
-            order_type,
-            lots=lots,
-            notional_units=notional_units,
-            equity_fraction=equity_fraction,
-            limit_ticks=limit_ticks,
-            stop_ticks=stop_ticks,
-            tif=time_in_force,
-            post_only=post_only,
-            reduce_only=reduce_only,
-            tag=tag,
-        )
+            sym, side, order_type, lots, notional_units, equity_fraction, limit_ticks, stop_ticks, time_in_force,
+            post_only, reduce_only, tag,
+        )  # fmt: skip
         return self.ctx.submit(request)
 
 
