@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import random_walk_bars  # noqa: E402
+from synthetic import random_walk_bars
 
-from atb.engine.backtest import Backtest  # noqa: E402
-from atb.strategy.builtin.sma_cross import SmaCross  # noqa: E402
+from atb.engine.backtest import Backtest
+from atb.strategy.builtin.sma_cross import SmaCross
 
 
 def main() -> None:

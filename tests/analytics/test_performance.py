@@ -240,6 +240,13 @@ def test_max_drawdown_equal_to_peak_is_recovered() -> None:
     assert d.depth == pytest.approx(-0.1, rel=REL)
 
 
+def test_max_drawdown_compares_exactly() -> None:
+    # No tolerance: the curve comes from an exact ledger, so any dip is a drawdown.
+    d = max_drawdown(np.array([100.0, 100.0 - 1e-11, 100.0]), np.arange(3) * DAY)
+    assert d.duration_ns == 2 * DAY
+    assert d.depth == pytest.approx(-1e-13, rel=1e-2)
+
+
 def test_max_drawdown_uses_calendar_time_across_gaps() -> None:
     d = max_drawdown(np.array([100.0, 90.0, 100.0]), np.array([0, 1, 10]) * DAY)
     assert d.duration_ns == 10 * DAY
@@ -408,6 +415,7 @@ def test_equity_hitting_zero(curve: list[float]) -> None:
     assert s["cagr_pct"] == -100.0
     assert s["max_drawdown_pct"] == -100.0
     assert s["final_equity"] == curve[-1]  # the ledger's number, even after ruin
+    assert s["peak_equity"] == 100.0  # the initial cash was the high-water mark
     assert s["max_drawdown_duration_days"] == s["duration_days"]  # from the initial cash, never back
     assert s["calmar"] == -1.0
 

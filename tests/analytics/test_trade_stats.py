@@ -136,6 +136,8 @@ def test_trade_arrays_validation() -> None:
                     fees=[0.0])  # fmt: skip
     with pytest.raises(ValueError, match="NaN"):
         TradeArrays(pnl=[float("nan")], return_pct=[1.0], entry_ts=[0], exit_ts=[1], fees=[0.0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="exits before"):
+        TradeArrays(pnl=[1.0], return_pct=[1.0], entry_ts=[5], exit_ts=[4], fees=[0.0])  # type: ignore[arg-type]
     trades = TradeArrays(pnl=[1], return_pct=[2], entry_ts=[0], exit_ts=[5], fees=[0])  # type: ignore[arg-type]
     assert trades.pnl.dtype == np.float64 and trades.exit_ts.dtype == np.int64
     assert len(trades) == 1

@@ -35,7 +35,7 @@ def test_market_order_fills_at_next_open() -> None:
     assert fee("204.00") == Decimal("0.204")
     (order,) = s.placed
     assert order.status.value == "filled"
-    assert result.to_dict()["orders"][0]["price"] == "102"
+    assert result.to_dict()["orders"][0]["price"] == "102.00"  # fixed decimals: the tick's precision
     # the strategy is told of the fill before it sees bar 2 (its bar counter still reads 1)
     assert [bar for bar, _ in s.fills_seen] == [1]
 

@@ -82,6 +82,8 @@ class TradeArrays:
         for name in ("pnl", "return_pct", "fees"):
             if not np.isfinite(getattr(self, name)).all():
                 raise ValueError(f"trade column {name!r} contains NaN or inf")
+        if (self.exit_ts < self.entry_ts).any():
+            raise ValueError("a trade exits before it enters (exit_ts < entry_ts)")
 
     def __len__(self) -> int:
         return len(self.pnl)

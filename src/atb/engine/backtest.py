@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from atb.analytics.performance import EquityCurve, compute_stats, var_cvar_historical, returns
+from atb.analytics.performance import EquityCurve, compute_stats, returns, var_cvar_historical
 from atb.analytics.trade_stats import TradeArrays
 from atb.data.bars import Bars
 from atb.data.resample import parse_timeframe, resample

@@ -9,9 +9,9 @@ import numpy as np
 from atb.data.bars import Bars
 from atb.domain import Account, ClientOrderIdFactory, Order, Position
 from atb.domain.ids import InstrumentId
-from atb.errors import UserInputError
 from atb.engine.market import MarketData
 from atb.engine.venue import SimulatedVenue
+from atb.errors import UserInputError
 from atb.strategy.context import Feed, OrderRequest
 
 
@@ -25,6 +25,10 @@ class Cursor:
 
 
 class BacktestContext:
+    """Implements `StrategyContext` for a backtest; the paper node has its own."""
+
+    cursor: Cursor
+
     def __init__(
         self,
         markets: dict[str, MarketData],

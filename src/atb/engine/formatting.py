@@ -35,7 +35,7 @@ class Grid:
     __slots__ = ("_p", "decimals", "step_int")
 
     def __init__(self, step: Decimal) -> None:
-        sign, digits, exponent = step.normalize().as_tuple()
+        exponent = step.normalize().as_tuple().exponent
         assert isinstance(exponent, int)
         self.decimals = max(0, -exponent)
         self.step_int = int(step.scaleb(self.decimals))

@@ -40,9 +40,20 @@ KNOWN_INSTRUMENTS: dict[str, dict[str, str]] = {
 }
 
 
+def _grid_error(values: npt.NDArray[np.float64], scale: float) -> tuple[npt.NDArray[np.float64], float, float]:
+    """(values × scale rounded, largest distance from the grid, allowed distance), in two array passes."""
+    scaled = values * scale
+    ticks = np.rint(scaled)
+    np.subtract(scaled, ticks, out=scaled)
+    np.abs(scaled, out=scaled)
+    worst = float(scaled.max()) if scaled.size else 0.0
+    largest = float(np.abs(ticks).max()) if ticks.size else 0.0
+    return ticks, worst, _SNAP_TOLERANCE * max(1.0, 1e-9 * largest)
+
+
 def _on_grid(prices: npt.NDArray[np.float64], decimals: int) -> bool:
-    scaled = prices * (10.0**decimals)
-    return bool(np.all(np.abs(scaled - np.rint(scaled)) <= _SNAP_TOLERANCE * np.maximum(1.0, 1e-9 * np.abs(scaled))))
+    _, worst, allowed = _grid_error(prices, 10.0**decimals)
+    return worst <= allowed
 
 
 def infer_tick(bars: Bars) -> Decimal:
@@ -79,29 +90,29 @@ def instrument_for(
     data_tick = infer_tick(bars) if tick is None else None
     if tick is None and "tick" in known:
         tick = str(min(Decimal(known["tick"]), data_tick)) if data_tick is not None else known["tick"]
-    rules = {
-        "tick": tick or str(data_tick),
-        "lot": lot or known.get("lot", "0.00000001"),
-        "min_quantity": known.get("min_quantity", "0"),
-        "min_notional": known.get("min_notional", "0"),
-    }
     fee_rate = fee if fee is not None else "0.001"
-    instrument = Instrument.spot(sym.upper(), maker_fee=fee_rate, taker_fee=fee_rate, **rules)
-    return instrument
+    return Instrument.spot(
+        sym.upper(),
+        tick=tick or str(data_tick),
+        lot=lot or known.get("lot", "0.00000001"),
+        min_quantity=known.get("min_quantity", "0"),
+        min_notional=known.get("min_notional", "0"),
+        maker_fee=fee_rate,
+        taker_fee=fee_rate,
+    )
 
 
 def to_ticks(values: npt.NDArray[np.float64], tick: Decimal, what: str, symbol: str) -> IntArray:
     """Snap float prices onto the tick grid as exact int64, refusing any that are off-grid."""
-    scaled = values / float(tick)
-    ticks = np.rint(scaled)
-    off = np.abs(scaled - ticks) > _SNAP_TOLERANCE * np.maximum(1.0, 1e-9 * np.abs(scaled))
-    if off.any():
-        row = int(np.flatnonzero(off)[0])
+    ticks, worst, allowed = _grid_error(values, 1.0 / float(tick))
+    if worst > allowed:
+        scaled = values / float(tick)
+        row = int(np.argmax(np.abs(scaled - np.rint(scaled))))
         raise DataValidationError(
-            f"{symbol}: {what} price {values[row]!r} at bar {row} is not a multiple of the tick {tick}; "
+            f"{symbol}: {what} price {float(values[row])!r} at bar {row} is not a multiple of the tick {tick}; "
             "pass the right --tick for this data"
         )
-    if ticks.size and ticks.max() >= 2.0**53:
+    if ticks.size and np.abs(ticks).max() >= 2.0**53:
         raise DataValidationError(f"{symbol}: prices too large for tick {tick}")
     return ticks.astype(np.int64)
 

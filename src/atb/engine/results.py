@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from atb.domain import Account, Order, OrderFilled
-from atb.engine.gc_pause import gc_paused
 from atb.engine.formatting import Grid, div_round_half_even, fixed_str, scaled_strs
+from atb.engine.gc_pause import gc_paused
 from atb.engine.trades import Trade
 
 RESULT_SCHEMA_VERSION = 1
@@ -168,10 +168,11 @@ def _avg_ticks(ticks_times_lots: int, lots: int, tick: Grid) -> str:
 def _avg_price(notional_units: int, lots: int, lot: Grid, tick: Grid, quote_precision: int) -> str:
     """notional / quantity as a price string (exact on-grid, else 4 extra digits half-even)."""
     # price = notional × 10^-qp / (lots × lot_int × 10^-dl), expressed in units of 10^-(dt+extra)
-    num = notional_units * 10**lot.decimals
+    num = notional_units * 10**lot.decimals  # price = num / den, in quote currency
     den = 10**quote_precision * lots * lot.step_int
-    if num % den == 0 and (num // den) % tick.step_int == 0:
-        return tick.format(num // den // tick.step_int)  # on the tick grid: exact, the tick's decimals
+    in_decimals = num * 10**tick.decimals
+    if in_decimals % den == 0 and (in_decimals // den) % tick.step_int == 0:
+        return tick.format(in_decimals // den // tick.step_int)  # on the tick grid: exact, the tick's decimals
     digits = tick.decimals + _PRICE_EXTRA_DIGITS
     value = div_round_half_even(num * 10**digits, den)
     return fixed_str(value, digits)

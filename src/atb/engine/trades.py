@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from atb.domain import Instrument, OrderFilled
+from atb.domain import Instrument, InstrumentId, OrderFilled
 
 
 @dataclass(slots=True)
@@ -58,8 +58,8 @@ def build_trades(
 
     `signed_lots[k]` is fill k's quantity, negative for sells (computed once by the caller).
     """
-    open_trades: dict[str, Trade] = {}
-    position: dict[str, int] = {}
+    open_trades: dict[InstrumentId, Trade] = {}
+    position: dict[InstrumentId, int] = {}
     done: list[Trade] = []
     for fill, signed, bar in zip(fills, signed_lots, fill_bars, strict=True):
         inst = fill.instrument
@@ -85,19 +85,19 @@ def build_trades(
                 done.append(trade)
                 del open_trades[sym]
         if remaining:
-            trade = open_trades.get(sym)  # type: ignore[assignment]
-            if trade is None:
-                trade = open_trades[sym] = Trade(inst, 1 if signed > 0 else -1, bar, fill.ts_event)
-            trade.lots += remaining
-            trade.entry_notional += remaining * fill.ticks * factor
-            trade.fees += fee_left
+            opened = open_trades.get(sym)
+            if opened is None:
+                opened = open_trades[sym] = Trade(inst, 1 if signed > 0 else -1, bar, fill.ts_event)
+            opened.lots += remaining
+            opened.entry_notional += remaining * fill.ticks * factor
+            opened.fees += fee_left
             pos += remaining if signed > 0 else -remaining
         elif fee_left and sym in open_trades:
             open_trades[sym].fees += fee_left
         position[sym] = pos
-    for sym, trade in open_trades.items():
+    for iid, trade in open_trades.items():
         rest = trade.lots - trade.exit_lots
-        trade.exit_notional += rest * last_close_ticks[sym] * trade.instrument.notional_factor
+        trade.exit_notional += rest * last_close_ticks[iid] * trade.instrument.notional_factor
         trade.exit_bar = last_bar
         trade.exit_ts = last_ts
         done.append(trade)

@@ -124,7 +124,7 @@ class Strategy:
             if key not in declared:
                 raise unknown_parameter(type(self), key)
         for key, param in declared.items():
-            value = params[key] if key in params else param.default
+            value = params.get(key, param.default)
             self.__dict__[key] = param.validate(value)
         self.validate_params()
         self._ctx: StrategyContext | None = None
@@ -194,7 +194,7 @@ class Strategy:
         """The same instrument on a higher timeframe; a bar is visible only after it closed."""
         return self.ctx.higher_timeframe(symbol or self.data.symbol, timeframe)
 
-    def I(self, func: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:  # noqa: E743
+    def I(self, func: Callable[..., Any], *args: Any, name: str = "", **kwargs: Any) -> Any:  # noqa: E743, N802
         """Declare an indicator: computed once over all bars, revealed bar by bar.
 
         Series arguments are passed to `func` as whole arrays; `func` must be
@@ -220,7 +220,8 @@ class Strategy:
                 self.warmup_bars = max(self.warmup_bars, int(ready[0]) if len(ready) else len(series._array))
         if isinstance(raw, tuple):
             fields = getattr(raw, "_fields", None)
-            return type(raw)(*wrapped) if fields else tuple(wrapped)
+            maker: Any = type(raw)
+            return maker(*wrapped) if fields else tuple(wrapped)  # named tuples keep their field names
         return wrapped[0]
 
     def _wrap(self, values: np.ndarray[Any, Any], clock: Series | None, name: str) -> Series:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
-from atb.domain import Instrument, Order, OrderSide, OrderType, Position, TimeInForce
 import numpy as np
 import numpy.typing as npt
 
 from atb.data.bars import Bars
+from atb.domain import Instrument, Order, OrderSide, OrderType, Position, TimeInForce
 from atb.strategy.series import BarCursor, MappedSeries, Series
 
 
@@ -106,7 +106,8 @@ class Feed:
 class StrategyContext(Protocol):
     """Implemented by each runtime; see `atb.engine.context` for the backtest one."""
 
-    cursor: BarCursor
+    @property
+    def cursor(self) -> BarCursor: ...
 
     @property
     def primary(self) -> Feed: ...

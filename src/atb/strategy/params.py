@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from atb.errors import UserInputError
 
-T = TypeVar("T", int, float, bool, str)
+T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
@@ -59,11 +59,11 @@ class Param(Generic[T]):
     ) -> None:
         if not isinstance(default, (int, float, bool, str)):
             raise TypeError("Param default must be int, float, bool or str")
-        self.default = default
+        self.default: T = default
         self.type: type = type(default)
         self.ge = ge
         self.le = le
-        self.choices = choices
+        self.choices: tuple[T, ...] | None = choices
         self.doc = doc
         self.name = ""
 
@@ -116,13 +116,14 @@ class Param(Generic[T]):
             )
         if expected is float and value != value:
             raise ParameterError(f"parameter {self.name!r} must not be NaN")
-        if self.ge is not None and value < self.ge:
+        number: Any = value  # bounds apply to int/float parameters only
+        if self.ge is not None and number < self.ge:
             raise ParameterError(f"parameter {self.name!r} must be >= {self.ge}, got {value}")
-        if self.le is not None and value > self.le:
+        if self.le is not None and number > self.le:
             raise ParameterError(f"parameter {self.name!r} must be <= {self.le}, got {value}")
         if self.choices is not None and value not in self.choices:
             raise ParameterError(f"parameter {self.name!r} must be one of {list(self.choices)}, got {value!r}")
-        return value  # type: ignore[no-any-return]
+        return cast(T, value)
 
 
 def params_of(cls: type) -> dict[str, Param[Any]]:

@@ -19,7 +19,6 @@ import numpy.typing as npt
 
 from atb.errors import AtbError
 
-
 _NAN = float("nan")
 
 
@@ -68,7 +67,7 @@ class Series:
         i = self._cursor.i + 1
         view = self._array[max(0, i - n) : i]
         view.flags.writeable = False
-        return view  # type: ignore[no-any-return]
+        return view
 
     def history(self) -> npt.NDArray[np.float64]:
         """Everything revealed so far (read-only view)."""
@@ -120,7 +119,7 @@ class MappedSeries(Series):
         j = self._map[self._cursor.i] + 1
         view = self._array[max(0, j - n) : max(0, j)]
         view.flags.writeable = False
-        return view  # type: ignore[no-any-return]
+        return view
 
     def history(self) -> npt.NDArray[np.float64]:
         return self.window(self._map[self._cursor.i] + 1)

@@ -28,9 +28,7 @@ class BollingerReversion(Strategy):
         close = self.data.close.now
         bands = self.bands
         pos = self.position
-        if pos.is_long and close > bands.middle.now:
-            self.close()
-        elif pos.is_short and close < bands.middle.now:
+        if (pos.is_long and close > bands.middle.now) or (pos.is_short and close < bands.middle.now):
             self.close()
         elif pos.is_flat:
             if close < bands.lower.now:
