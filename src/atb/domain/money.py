@@ -88,7 +88,7 @@ def to_decimal(value: Exact, what: str = "value") -> Decimal:
         result = Decimal(value)
     elif isinstance(value, str):
         try:
-            result = Decimal(value.strip())
+            result = _EXACT.create_decimal(value.strip())  # Decimal(str) would flag the global context
         except decimal.InvalidOperation:
             raise InvalidValueError(f"{what} {value!r} is not a number") from None
     else:

@@ -72,13 +72,12 @@ _TRANSITIONS: dict[tuple[OrderStatus, type], OrderStatus | None] = {
     (S.PENDING_CANCEL, OrderFilled): None,  # fill raced the cancel: it counts
     (S.PENDING_CANCEL, OrderAccepted): S.PENDING_CANCEL,
     # The late ack of an order that filled, was cancelled or expired before its ack arrived (the
-    # SUBMITTED rows above): it only records the venue's id, once, while none is known.
+    # SUBMITTED rows above): it only records the venue's id. An order is acked once (see `apply`).
     (S.PARTIALLY_FILLED, OrderAccepted): S.PARTIALLY_FILLED,
     (S.FILLED, OrderAccepted): S.FILLED,
     (S.CANCELED, OrderAccepted): S.CANCELED,
     (S.EXPIRED, OrderAccepted): S.EXPIRED,
 }
-_LATE_ACK = frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED})
 
 
 class Order:
@@ -233,10 +232,8 @@ class Order:
         if kind is OrderFilled:
             target = self._fill_target(event)  # type: ignore[arg-type]
         elif kind is OrderAccepted:
-            if self.venue_order_id is not None and self.status in _LATE_ACK:
-                raise InvalidTransitionError(
-                    f"order {self.client_order_id}: already accepted as {self.venue_order_id}"
-                )
+            if self.venue_order_id is not None:
+                raise InvalidTransitionError(f"order {self.client_order_id}: already acked as {self.venue_order_id}")
             self.venue_order_id = event.venue_order_id  # type: ignore[union-attr]
         elif kind is OrderTriggered:
             self.triggered = True
