@@ -97,7 +97,11 @@ class Account:
                 needed = Money.from_units(self.cash_units - cash_after, self.currency)
                 raise InsufficientFundsError(f"insufficient {self.currency}: fill needs {needed}, have {self.cash}")
             return
-        # margin: gross exposure after the fill must stay within leverage × equity
+        # margin: a fill that only shrinks a position (no flip) reduces risk and is always allowed,
+        # so a position over its limit after a loss can still be cut down step by step
+        if held and (held > 0) != (signed_lots > 0) and abs(signed_lots) <= abs(held):
+            return
+        # otherwise gross exposure after the fill must stay within leverage × equity
         value = (held + signed_lots) * ticks * instrument.notional_factor
         equity = cash_after + value
         gross = abs(value)

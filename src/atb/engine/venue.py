@@ -347,12 +347,12 @@ class SimulatedVenue:
                 self._reject(order, ts, str(exc))
                 self._drop(work)
             return
-        account.book(inst, signed, price, fee, ts)
         self._trade_seq += 1
         fill = OrderFilled(
             order.client_order_id, ts, ts, TradeId(str(self._trade_seq)), inst, order.side, leaves, price, fee, liquidity
         )
-        order.apply(fill)
+        order.apply(fill)  # the order accepts the fill first: a refused fill never reaches the ledger
+        account.book(inst, signed, price, fee, ts)
         if order.status in CLOSED_STATUSES:
             self._drop(work)
         elif order.reduce_only and pos.lots == 0:
