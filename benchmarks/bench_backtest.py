@@ -40,11 +40,15 @@ def main() -> None:
         trades, orders = int(result.stats["trades"]), int(result.stats["orders"])
     n = args.bars
     print(f"sma_cross event-driven, {n:,} bars, {orders:,} orders, {trades:,} trades, best of {args.repeat}")
-    print(f"  bar loop (on_bar every bar + orders + ledger): {best['loop_s']:.3f} s  {n / best['loop_s']:>12,.0f} bars/s")
-    print(f"  indicators (on_start):                         {best['on_start_s']:.3f} s")
-    print(f"  results (equity, trades, stats):               {best['results_s']:.3f} s")
-    print(f"  whole run:                                     {best['total_s']:.3f} s  {n / best['total_s']:>12,.0f} bars/s")
-
+    rows = [
+        ("bar loop (on_bar every bar + orders + ledger)", best["loop_s"], True),
+        ("indicators (on_start)", best["on_start_s"], False),
+        ("results (equity, trades, stats)", best["results_s"], False),
+        ("whole run", best["total_s"], True),
+    ]
+    for label, seconds, rate in rows:
+        speed = f"{n / seconds:>12,.0f} bars/s" if rate else ""
+        print(f"  {label:<46} {seconds:.3f} s  {speed}")
 
 if __name__ == "__main__":
     main()

@@ -44,12 +44,22 @@ def _parse_pairs(pairs: list[str]) -> dict[str, str]:
 def backtest(
     data: Annotated[
         list[Path] | None,
-        typer.Option("--data", "-d", help="CSV/Parquet OHLCV file or folder (repeat for several symbols). "
-                     "Default: bundled BTC/USDT 2h (multi-asset strategies: the bundled 10-coin 1h set)."),
+        typer.Option(
+            "--data",
+            "-d",
+            help="CSV/Parquet OHLCV file or folder (repeat for several symbols). "
+            "Default: bundled BTC/USDT 2h (multi-asset strategies: the bundled 10-coin 1h set).",
+        ),
     ] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file, e.g. BTC/USDT.")] = None,
-    strategy: Annotated[str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")] = "sma_cross",
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file, e.g. BTC/USDT.")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")
+    ] = "sma_cross",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")
+    ] = None,
     cash: Annotated[str, typer.Option(help="Starting cash in the quote currency.")] = "10000",
     commission: Annotated[str | None, typer.Option(help="Fee rate for maker and taker, e.g. 0.001 = 0.1 %.")] = None,
     fill: Annotated[str, typer.Option(help="Market orders fill at next_open (default) or close.")] = "next_open",
@@ -106,8 +116,14 @@ def backtest(
 def _progress_bar() -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("backtest"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} bars"),
-                        TimeRemainingColumn(), console=err, transient=True)
+    progress = Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} bars"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
     state: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:

@@ -24,9 +24,6 @@ class MissingExtraError(UserInputError):
     """An optional feature was used without its extra installed."""
 
     def __init__(self, feature: str, extra: str, module: str) -> None:
-        super().__init__(
-            f"{feature} needs the optional package {module!r}: pip install 'atb[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the optional package {module!r}: pip install 'atb[{extra}]'")
         self.extra = extra
         self.module = module
-

@@ -52,6 +52,7 @@ from .helpers import DAY, SPEC_KEYS, T0, DailyBars, assert_clean, run_stats
 HOUR = 3_600 * 1_000_000_000
 REL = 1e-12
 
+
 def reference_drawdowns(equity: list[float], times: list[int]) -> tuple[float, int, list[float]]:
     """Plain-loop reference: (deepest drawdown, longest peak-to-recovery time, episode depths)."""
     peak, peak_t = equity[0], times[0]
@@ -300,12 +301,8 @@ def test_btc_buy_and_hold_against_empyrical(btc_1d: DailyBars) -> None:
     assert len(r) == n
     ann = 365
     assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(r, annualization=ann), rel=1e-9)
-    assert s["sortino"] == pytest.approx(
-        ep.sortino_ratio(r, required_return=0, annualization=ann), rel=1e-9
-    )
-    assert s["volatility_ann_pct"] == pytest.approx(
-        ep.annual_volatility(r, annualization=ann) * 100, rel=1e-9
-    )
+    assert s["sortino"] == pytest.approx(ep.sortino_ratio(r, required_return=0, annualization=ann), rel=1e-9)
+    assert s["volatility_ann_pct"] == pytest.approx(ep.annual_volatility(r, annualization=ann) * 100, rel=1e-9)
     assert s["max_drawdown_pct"] == pytest.approx(ep.max_drawdown(r) * 100, rel=1e-12)
     assert s["cagr_pct"] == pytest.approx(ep.cagr(r, annualization=ann) * 100, rel=1e-9)
     assert s["calmar"] == pytest.approx(ep.calmar_ratio(r, annualization=ann), rel=1e-9)
@@ -317,9 +314,7 @@ def test_btc_buy_and_hold_against_empyrical(btc_1d: DailyBars) -> None:
     assert s["start"] == "2017-08-17T00:00:00Z"
     assert s["end"] == "2025-08-27T00:00:00Z"  # close of the 2025-08-26 daily bar
     assert s["duration_days"] == 2932.0
-    assert s["buy_hold_return_pct"] == pytest.approx(
-        (btc_1d.close[-1] / btc_1d.close[0] - 1) * 100, rel=REL
-    )
+    assert s["buy_hold_return_pct"] == pytest.approx((btc_1d.close[-1] / btc_1d.close[0] - 1) * 100, rel=REL)
     assert s["return_pct"] == pytest.approx((equity[-1] / cash - 1) * 100, rel=REL)
     assert -84.0 < (s["max_drawdown_pct"] or 0.0) < -83.0  # the 2017-12 -> 2018-12 bear market
 
@@ -349,9 +344,7 @@ def test_random_series_against_empyrical(seed: int, timeframe_ns: int) -> None:
     np.testing.assert_allclose(r, ep.simple_returns(np.r_[cash, equity]), rtol=1e-12, atol=1e-16)
     assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(r, annualization=ppy), rel=1e-9)
     assert s["sortino"] == pytest.approx(ep.sortino_ratio(r, annualization=ppy), rel=1e-9)
-    assert s["volatility_ann_pct"] == pytest.approx(
-        ep.annual_volatility(r, annualization=ppy) * 100, rel=1e-9
-    )
+    assert s["volatility_ann_pct"] == pytest.approx(ep.annual_volatility(r, annualization=ppy) * 100, rel=1e-9)
     assert s["max_drawdown_pct"] == pytest.approx(ep.max_drawdown(r) * 100, rel=1e-12)
     expected_cagr = ep.cagr(r, annualization=ppy)
     if math.isfinite(expected_cagr) and abs(expected_cagr) < 1e12:

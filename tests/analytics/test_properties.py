@@ -60,7 +60,7 @@ def test_report_is_always_clean(
     mdd = s["max_drawdown_pct"]
     assert isinstance(mdd, float) and -100.0 <= mdd <= 0.0
     avg = s["avg_drawdown_pct"]
-    assert isinstance(avg, float) and mdd <= avg <= 0.0
+    assert isinstance(avg, float) and mdd - 1e-9 <= avg <= 0.0  # a mean may round past the min
     duration, dd_duration = s["duration_days"], s["max_drawdown_duration_days"]
     assert isinstance(duration, float) and isinstance(dd_duration, float)
     assert 0.0 <= dd_duration <= duration

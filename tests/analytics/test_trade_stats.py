@@ -73,9 +73,7 @@ def test_all_winning() -> None:
     assert out["avg_trade_duration_days"] == 3.0
     # mean 3, std(ddof=1) = sqrt((4 + 1 + 9) / 2) = sqrt(7)
     assert out["sqn"] == pytest.approx(math.sqrt(3) * 3 / math.sqrt(7), rel=REL)
-    assert out["avg_trade_pct"] == pytest.approx(
-        ((1.01 * 1.02 * 1.06) ** (1 / 3) - 1) * 100, rel=REL
-    )
+    assert out["avg_trade_pct"] == pytest.approx(((1.01 * 1.02 * 1.06) ** (1 / 3) - 1) * 100, rel=REL)
 
 
 def test_all_losing() -> None:

@@ -45,15 +45,38 @@ def test_result_json_contract(default_run) -> None:  # type: ignore[no-untyped-d
     assert set(result) >= {"stats", "trades", "orders", "equity", "meta", "schema_version"}
     stats = result["stats"]
     for key in (
-        "return_pct", "buy_hold_return_pct", "cagr_pct", "sharpe", "sortino", "calmar", "max_drawdown_pct",
-        "trades", "win_rate_pct", "profit_factor", "expectancy_pct", "sqn", "exposure_pct", "fees",
-        "var_95_pct", "cvar_95_pct",
+        "return_pct",
+        "buy_hold_return_pct",
+        "cagr_pct",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown_pct",
+        "trades",
+        "win_rate_pct",
+        "profit_factor",
+        "expectancy_pct",
+        "sqn",
+        "exposure_pct",
+        "fees",
+        "var_95_pct",
+        "cvar_95_pct",
     ):
         assert key in stats, key
     assert isinstance(stats["return_pct"], float) and isinstance(stats["trades"], int)
     assert stats["trades"] == len(result["trades"]) > 100
     trade = result["trades"][0]
-    for key in ("entry_time", "exit_time", "side", "quantity", "entry_price", "exit_price", "pnl", "return_pct", "fees"):
+    for key in (
+        "entry_time",
+        "exit_time",
+        "side",
+        "quantity",
+        "entry_price",
+        "exit_price",
+        "pnl",
+        "return_pct",
+        "fees",
+    ):
         assert key in trade, key
     assert trade["side"] in ("long", "short")
     assert trade["entry_time"].endswith("Z") and trade["entry_time"].startswith("20")

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from atb.domain import Account, AccountMode, InsufficientFundsError, Instrument, Money
+from atb.domain import Account, AccountMode, Instrument, InsufficientFundsError, Money
 
 
 def _over_limit_account() -> tuple[Account, Instrument]:

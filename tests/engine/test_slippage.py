@@ -130,8 +130,12 @@ def test_square_root_impact_rejects_several_instruments_as_a_user_error() -> Non
     a = make_bars([CALM] * 3, symbol="A/USD")
     b = make_bars([CALM] * 3, symbol="B/USD")
     with pytest.raises(UserInputError, match="one instrument"):
-        run(Script(), [a, b], inst=[instrument("A/USD"), instrument("B/USD")],
-            execution=ExecutionConfig(slippage=SquareRootImpact()))
+        run(
+            Script(),
+            [a, b],
+            inst=[instrument("A/USD"), instrument("B/USD")],
+            execution=ExecutionConfig(slippage=SquareRootImpact()),
+        )
 
 
 def test_marketable_sell_limit_slippage_is_capped_at_its_limit() -> None:

@@ -320,9 +320,7 @@ class _DrawdownEpisodes(NamedTuple):
     depths: FloatArray  # deepest point of each underwater episode (negative fractions)
 
 
-def _drawdown_episodes(
-    equity: FloatArray, time_of: Callable[[IntArray], IntArray]
-) -> _DrawdownEpisodes:
+def _drawdown_episodes(equity: FloatArray, time_of: Callable[[IntArray], IntArray]) -> _DrawdownEpisodes:
     """Every underwater episode of the curve, vectorised.
 
     An episode is a maximal run of points strictly below the running peak.
@@ -480,9 +478,7 @@ def compute_stats(
         "final_equity": final,
         "peak_equity": float(anchored.max()),
         "return_pct": -100.0 if ruined else (final / initial_cash - 1.0) * 100.0,
-        "buy_hold_return_pct": (
-            (float(close[-1]) / first_close - 1.0) * 100.0 if first_close > 0.0 else None
-        ),
+        "buy_hold_return_pct": ((float(close[-1]) / first_close - 1.0) * 100.0 if first_close > 0.0 else None),
         "cagr_pct": _pct(growth),
         "volatility_ann_pct": _pct(annual_volatility(r, ppy)),
         "sharpe": sharpe_ratio(r, ppy),

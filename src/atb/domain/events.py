@@ -142,4 +142,3 @@ OrderEvent = (
     | OrderFilled
 )
 """Any order event; all share `client_order_id`, `ts_event`, `ts_init`."""
-

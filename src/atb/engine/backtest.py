@@ -73,8 +73,7 @@ class Backtest:
         for bars in series[1:]:
             if len(bars) != len(series[0]) or not np.array_equal(bars.ts, series[0].ts):
                 raise UserInputError(
-                    f"{bars.symbol} and {series[0].symbol} do not share timestamps; "
-                    "multi-asset runs need aligned bars"
+                    f"{bars.symbol} and {series[0].symbol} do not share timestamps; multi-asset runs need aligned bars"
                 )
         if len(series[0]) < 2:
             raise UserInputError("a backtest needs at least 2 bars")
@@ -180,7 +179,10 @@ class Backtest:
         signed = [f.lots if f.side is OrderSide.BUY else -f.lots for f in fills]
         cash_steps = list(
             accumulate(
-                (-(q * f.ticks * f.instrument.notional_factor) - f.fee_units for q, f in zip(signed, fills, strict=True)),
+                (
+                    -(q * f.ticks * f.instrument.notional_factor) - f.fee_units
+                    for q, f in zip(signed, fills, strict=True)
+                ),
                 initial=self.account.initial_units,
             )
         )
@@ -198,8 +200,10 @@ class Backtest:
             lots_bar = lots_steps[last_fill]
             lots_by_symbol[sym] = lots_steps
             exposed |= lots_bar != 0
-            equity_f += lots_bar.astype(np.float64) * market.close.astype(np.float64) * market.instrument.notional_factor
-        scale = 10.0 ** self.account.currency.precision
+            equity_f += (
+                lots_bar.astype(np.float64) * market.close.astype(np.float64) * market.instrument.notional_factor
+            )
+        scale = 10.0**self.account.currency.precision
         equity_f /= scale
 
         # exact equity at the sampled points
@@ -299,4 +303,3 @@ def _strategy_error(exc: Exception, bar: int, ts_ns: int) -> StrategyError:
             break
     stamp = np.datetime_as_string(np.int64(ts_ns).astype("datetime64[ns]"), unit="s")
     return StrategyError(f"strategy raised {type(exc).__name__}: {exc} at bar {bar} ({stamp}Z){where}")
-

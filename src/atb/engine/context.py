@@ -112,9 +112,7 @@ class BacktestContext:
 
     def equity_units(self) -> int:
         i = self.cursor.i
-        marks = {
-            iid: int(self._markets[str(iid)].close[i]) for iid, pos in self._account.positions.items() if pos.lots
-        }
+        marks = {iid: int(self._markets[str(iid)].close[i]) for iid, pos in self._account.positions.items() if pos.lots}
         return self._account.equity_units(marks)
 
     def cash_units(self) -> int:

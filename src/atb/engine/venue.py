@@ -125,7 +125,9 @@ class SimulatedVenue:
             return
         assert market is not None
         self._venue_seq += 1
-        order.submit_accepted(submitted, OrderAccepted(order.client_order_id, ts, ts, VenueOrderId(str(self._venue_seq))))
+        order.submit_accepted(
+            submitted, OrderAccepted(order.client_order_id, ts, ts, VenueOrderId(str(self._venue_seq)))
+        )
         latency = self.config.latency_bars
         if order.order_type is _MARKET and self.config.fill is FillTiming.CLOSE:
             work = _Working(order, market, bar + latency)
@@ -278,7 +280,9 @@ class SimulatedVenue:
         return (_IN_BAR_LIMIT, limit, Liquidity.MAKER) if touched else None
 
     # --- execution --------------------------------------------------------------------------
-    def _execute(self, work: _Working, i: int, ticks: int, liquidity: Liquidity, ts: int, at_close: bool = False) -> None:
+    def _execute(
+        self, work: _Working, i: int, ticks: int, liquidity: Liquidity, ts: int, at_close: bool = False
+    ) -> None:
         order = work.order
         if ticks == -2:
             self._reject(order, ts, "post-only order would take liquidity")
@@ -349,7 +353,16 @@ class SimulatedVenue:
             return
         self._trade_seq += 1
         fill = OrderFilled(
-            order.client_order_id, ts, ts, TradeId(str(self._trade_seq)), inst, order.side, leaves, price, fee, liquidity
+            order.client_order_id,
+            ts,
+            ts,
+            TradeId(str(self._trade_seq)),
+            inst,
+            order.side,
+            leaves,
+            price,
+            fee,
+            liquidity,
         )
         order.apply(fill)  # the order accepts the fill first: a refused fill never reaches the ledger
         account.book(inst, signed, price, fee, ts)

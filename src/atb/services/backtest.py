@@ -87,8 +87,10 @@ def _default_data(strategy_cls: type[Strategy]) -> list[Path]:
     from atb.data.sample import sample_path
 
     if getattr(strategy_cls, "multi_asset", False):
-        return [sample_path(f"multi_1h/{coin}_USDT_1h") for coin in
-                ("BTC", "ETH", "BNB", "SOL", "XRP", "ADA", "DOGE", "DOT", "LINK", "LTC")]
+        return [
+            sample_path(f"multi_1h/{coin}_USDT_1h")
+            for coin in ("BTC", "ETH", "BNB", "SOL", "XRP", "ADA", "DOGE", "DOT", "LINK", "LTC")
+        ]
     return [sample_path("BTC_USDT_2h")]
 
 

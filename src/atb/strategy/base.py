@@ -229,7 +229,9 @@ class Strategy:
         if isinstance(clock, MappedSeries):
             return MappedSeries(values, np.asarray(clock._map, dtype=np.int64), ctx.cursor, name)
         if len(values) != len(self.data.close._values):
-            raise ValueError(f"indicator {name!r} returned {len(values)} values for {len(self.data.close._values)} bars")
+            raise ValueError(
+                f"indicator {name!r} returned {len(values)} values for {len(self.data.close._values)} bars"
+            )
         return Series(values, ctx.cursor, name)
 
     # --- state ------------------------------------------------------------------------------
@@ -279,7 +281,9 @@ class Strategy:
         symbol: str | None = None,
         tag: str = "",
     ) -> Order:
-        return self._order(OrderSide.BUY, quantity, notional, fraction, limit, stop, tif, post_only, reduce_only, symbol, tag)
+        return self._order(
+            OrderSide.BUY, quantity, notional, fraction, limit, stop, tif, post_only, reduce_only, symbol, tag
+        )
 
     def sell(
         self,
@@ -295,7 +299,9 @@ class Strategy:
         symbol: str | None = None,
         tag: str = "",
     ) -> Order:
-        return self._order(OrderSide.SELL, quantity, notional, fraction, limit, stop, tif, post_only, reduce_only, symbol, tag)
+        return self._order(
+            OrderSide.SELL, quantity, notional, fraction, limit, stop, tif, post_only, reduce_only, symbol, tag
+        )
 
     def close(self, symbol: str | None = None, *, tag: str = "close") -> Order | None:
         """Flatten the position with a reduce-only market order; None when already flat."""
@@ -373,11 +379,15 @@ class Strategy:
             assert fraction is not None
             equity_fraction = _exact(fraction, "fraction")
         buy = side is OrderSide.BUY
-        limit_ticks = None if limit is None else units_of(
-            _exact(limit, "limit price"), inst.tick, Rounding.FLOOR if buy else Rounding.CEILING
+        limit_ticks = (
+            None
+            if limit is None
+            else units_of(_exact(limit, "limit price"), inst.tick, Rounding.FLOOR if buy else Rounding.CEILING)
         )
-        stop_ticks = None if stop is None else units_of(
-            _exact(stop, "stop price"), inst.tick, Rounding.CEILING if buy else Rounding.FLOOR
+        stop_ticks = (
+            None
+            if stop is None
+            else units_of(_exact(stop, "stop price"), inst.tick, Rounding.CEILING if buy else Rounding.FLOOR)
         )
         if stop_ticks is not None:
             order_type = OrderType.STOP_LIMIT if limit_ticks is not None else OrderType.STOP_MARKET

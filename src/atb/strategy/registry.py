@@ -32,7 +32,11 @@ def builtin_names() -> list[str]:
 def _strategy_classes(module: object) -> list[type[Strategy]]:
     found = []
     for _, value in inspect.getmembers(module, inspect.isclass):
-        if issubclass(value, Strategy) and value is not Strategy and value.__module__ == getattr(module, "__name__", ""):
+        if (
+            issubclass(value, Strategy)
+            and value is not Strategy
+            and value.__module__ == getattr(module, "__name__", "")
+        ):
             found.append(value)
     return found
 
@@ -70,7 +74,9 @@ def load_file(path: Path, class_name: str | None = None) -> type[Strategy]:
     if class_name:
         classes = [c for c in classes if c.__name__ == class_name]
     if not classes:
-        raise StrategyNotFoundError(f"{path} defines no Strategy subclass" + (f" named {class_name}" if class_name else ""))
+        raise StrategyNotFoundError(
+            f"{path} defines no Strategy subclass" + (f" named {class_name}" if class_name else "")
+        )
     if len(classes) > 1:
         names = ", ".join(c.__name__ for c in classes)
         raise StrategyNotFoundError(f"{path} defines several strategies ({names}); pick one with FILE.py:ClassName")

@@ -94,7 +94,9 @@ class MappedSeries(Series):
 
     __slots__ = ("_map",)
 
-    def __init__(self, values: npt.ArrayLike, index_map: npt.NDArray[np.int64], cursor: BarCursor, name: str = "") -> None:
+    def __init__(
+        self, values: npt.ArrayLike, index_map: npt.NDArray[np.int64], cursor: BarCursor, name: str = ""
+    ) -> None:
         super().__init__(values, cursor, name)
         self._map: list[int] = index_map.tolist()
 
