@@ -110,6 +110,60 @@ class PositionView:
         return f"PositionView({self._pos!r})"
 
 
+class PortfolioView:
+    """Read-only view of the whole account for a strategy: equity, cash, exposure, holdings.
+
+    Amounts are exact `Decimal`s in the quote currency, positions marked at the
+    latest close.
+    """
+
+    __slots__ = ("_strategy",)
+
+    def __init__(self, strategy: Strategy) -> None:
+        self._strategy = strategy
+
+    def _units(self, units: int) -> Decimal:
+        return Decimal(units).scaleb(-self._strategy.data.instrument.quote.precision)
+
+    @property
+    def equity(self) -> Decimal:
+        return self._units(self._strategy.ctx.equity_units())
+
+    @property
+    def cash(self) -> Decimal:
+        return self._units(self._strategy.ctx.cash_units())
+
+    def positions(self) -> dict[str, PositionView]:
+        """Open positions by symbol."""
+        strategy = self._strategy
+        return {s: strategy.position_of(s) for s in strategy.symbols if not strategy.position_of(s).is_flat}
+
+    def _values(self) -> list[int]:
+        ctx = self._strategy.ctx
+        out = []
+        for symbol in self.positions():
+            inst = ctx.feed(symbol).instrument
+            out.append(ctx.position(symbol).lots * ctx.mark_ticks(symbol) * inst.notional_factor)
+        return out
+
+    @property
+    def gross_exposure(self) -> Decimal:
+        """Σ |position value|."""
+        return self._units(sum(abs(v) for v in self._values()))
+
+    @property
+    def net_exposure(self) -> Decimal:
+        """Σ position value (shorts negative)."""
+        return self._units(sum(self._values()))
+
+    @property
+    def leverage(self) -> Decimal:
+        """Gross exposure / equity (0 when flat; infinite equity loss shows as a large number)."""
+        equity = self._strategy.ctx.equity_units()
+        gross = sum(abs(v) for v in self._values())
+        return Decimal(0) if gross == 0 or equity <= 0 else Decimal(gross) / Decimal(equity)
+
+
 class Strategy:
     """Subclass me. Parameters are `Param` class attributes; see the module docstring."""
 
@@ -245,6 +299,11 @@ class Strategy:
         if view is None:
             view = self._positions[symbol] = PositionView(self.ctx.position(symbol))
         return view
+
+    @property
+    def portfolio(self) -> PortfolioView:
+        """Equity, cash, exposure and open positions across every instrument of the run."""
+        return PortfolioView(self)
 
     @property
     def equity(self) -> Decimal:
