@@ -124,30 +124,59 @@ class BacktestResult:
 
     def _order_rows(self, grids: dict[str, tuple[Grid, Grid]]) -> list[dict[str, Any]]:
         orders = self.orders
+        n = len(orders)
         times = iso_times(np.array([o.ts_init for o in orders], dtype=np.int64))
-        rows = []
+        quantity: list[str | None] = [None] * n
+        filled_qty: list[str] = [""] * n
+        price: list[str | None] = [None] * n
+        by_symbol: dict[str, list[int]] = {}
         for k, o in enumerate(orders):
-            lot_grid, tick_grid = grids[o.instrument_id]
-            filled = o.filled_lots
-            quantity = None if o.lots is None else lot_grid.format(o.lots)
-            rows.append(
+            by_symbol.setdefault(o.instrument_id, []).append(k)
+        # Format whole columns per instrument grid: one list pass each instead of a call per cell.
+        for symbol, rows in by_symbol.items():
+            lot_grid, tick_grid = grids[symbol]
+            lot_step, tick_step = lot_grid.step_int, tick_grid.step_int
+            sized = [k for k in rows if orders[k].lots is not None]
+            for k, text in zip(
+                sized, scaled_strs([orders[k].lots * lot_step for k in sized], lot_grid.decimals), strict=True
+            ):
+                quantity[k] = text
+            for k, text in zip(
+                rows, scaled_strs([orders[k].filled_lots * lot_step for k in rows], lot_grid.decimals), strict=True
+            ):
+                filled_qty[k] = text
+            on_grid = []
+            for k in rows:
+                o = orders[k]
+                if o.filled_lots:
+                    if o.filled_notional_ticks_lots % o.filled_lots == 0:
+                        on_grid.append(k)
+                    else:
+                        price[k] = _avg_ticks(o.filled_notional_ticks_lots, o.filled_lots, tick_grid)
+            ticks = [orders[k].filled_notional_ticks_lots // orders[k].filled_lots * tick_step for k in on_grid]
+            for k, text in zip(on_grid, scaled_strs(ticks, tick_grid.decimals), strict=True):
+                price[k] = text
+        rows_out = []
+        for k, o in enumerate(orders):
+            tick_grid = grids[o.instrument_id][1]
+            rows_out.append(
                 {
                     "id": o.client_order_id,
                     "time": times[k],
                     "symbol": o.instrument_id,
                     "side": o.side,
                     "type": o.order_type,
-                    "quantity": quantity,
-                    "price": _avg_ticks(o.filled_notional_ticks_lots, filled, tick_grid) if filled else None,
+                    "quantity": quantity[k],
+                    "price": price[k],
                     "limit_price": None if o.limit_ticks is None else tick_grid.format(o.limit_ticks),
                     "stop_price": None if o.stop_ticks is None else tick_grid.format(o.stop_ticks),
-                    "filled_quantity": quantity if filled and filled == o.lots else lot_grid.format(filled),
+                    "filled_quantity": filled_qty[k],
                     "status": o.status,
                     "reason": o.reason,
                     "tag": o.tag,
                 }
             )
-        return rows
+        return rows_out
 
     def _equity_rows(self, precision: int) -> list[dict[str, str]]:
         points = sorted(self.equity_exact)
