@@ -31,7 +31,7 @@ def main() -> None:
     best: dict[str, float] = {}
     trades = orders = 0
     for _ in range(args.repeat):
-        engine = Backtest(SmaCross(fast=10, slow=20), bars, fee="0")
+        engine = Backtest(SmaCross(fast=10, slow=20), bars, fee="0", engine="event")
         start = time.perf_counter()
         result = engine.run()
         timings = dict(engine.timings, total_s=time.perf_counter() - start)
@@ -49,6 +49,7 @@ def main() -> None:
     for label, seconds, rate in rows:
         speed = f"{n / seconds:>12,.0f} bars/s" if rate else ""
         print(f"  {label:<46} {seconds:.3f} s  {speed}")
+
 
 if __name__ == "__main__":
     main()

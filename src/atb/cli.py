@@ -72,6 +72,13 @@ def backtest(
     repair: Annotated[bool, typer.Option(help="Sort rows and drop exact duplicates instead of refusing.")] = False,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")] = None,
     equity_points: Annotated[int, typer.Option(help="Max equity points in the JSON (0 = every bar).")] = 10_000,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto: skip the bars between signals when the strategy offers target signals and the run "
+            "allows it (same result, tested); event: call on_bar on every bar; signals: require the fast path."
+        ),
+    ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")] = False,
 ) -> None:
     """Run a backtest and print its statistics."""
@@ -93,6 +100,7 @@ def backtest(
         lot=lot,
         repair=repair,
         equity_points=equity_points,
+        engine=engine,
     )
     to_stdout = json_out == "-"
     console = err if to_stdout else out

@@ -29,10 +29,12 @@ from atb.engine.formatting import fixed_str
 from atb.engine.gc_pause import gc_paused
 from atb.engine.market import MarketData, instrument_for
 from atb.engine.results import BacktestResult
+from atb.engine.signal_runner import run_target_signals, signals_supported
 from atb.engine.trades import build_trades, excursions
 from atb.engine.venue import SimulatedVenue
 from atb.errors import UserInputError
 from atb.strategy.base import Strategy
+from atb.strategy.signals import TargetSignals
 
 ProgressCallback = Callable[[int, int], None]
 _CHUNK = 1 << 16
@@ -66,6 +68,7 @@ class Backtest:
         execution: ExecutionConfig | None = None,
         fee: str | None = None,
         equity_points: int = 10_000,
+        engine: str = "auto",
     ) -> None:
         series = [data] if isinstance(data, Bars) else list(data)
         if not series:
@@ -79,6 +82,9 @@ class Backtest:
             raise UserInputError("a backtest needs at least 2 bars")
         if equity_points < 0:
             raise UserInputError("equity_points must be >= 0 (0 = every bar)")
+        if engine not in ("auto", "event", "signals"):
+            raise UserInputError(f"engine must be auto, event or signals, got {engine!r}")
+        self.engine = engine
         instruments = dict(instruments or {})
         markets: dict[str, MarketData] = {}
         for bars in series:
@@ -131,7 +137,16 @@ class Backtest:
         self.timings: dict[str, float] = {}
         with gc_paused():
             try:
-                self._loop(progress)
+                signals = self._signals()
+                if signals is None:
+                    self.engine_used = "event"
+                    self._loop(progress)
+                else:
+                    self.engine_used = "signals"
+                    started = time.perf_counter()
+                    run_target_signals(self, signals)
+                    self.strategy.warmup_bars = signals.warmup_bars
+                    self.timings["loop_s"] = time.perf_counter() - started
             except UserInputError:
                 raise
             except Exception as exc:
@@ -140,6 +155,19 @@ class Backtest:
             result = self._result()
             self.timings["results_s"] = time.perf_counter() - started
             return result
+
+    def _signals(self) -> TargetSignals | None:
+        """The strategy's vectorised decisions when this run may use them (see `signal_runner`)."""
+        if self.engine == "event":
+            return None
+        unsupported = signals_supported(self)
+        started = time.perf_counter()
+        signals = None if unsupported else self.strategy.target_signals()
+        self.timings["on_start_s"] = time.perf_counter() - started
+        if self.engine == "signals" and signals is None:
+            reason = unsupported or f"{type(self.strategy).__name__} does not provide target signals"
+            raise UserInputError(f"--engine signals is not possible here: {reason}")
+        return signals
 
     def _loop(self, progress: ProgressCallback | None) -> None:
         strategy = self.strategy
@@ -261,6 +289,7 @@ class Backtest:
             "account_mode": self.account.mode.value,
             "leverage": str(self.account.leverage),
             "fill": self.execution.fill.value,
+            "engine": self.engine_used,
             "latency_bars": self.execution.latency_bars,
             "equity_every": every,
             "_grids": {s: (m.instrument.lot, m.instrument.tick) for s, m in self.markets.items()},

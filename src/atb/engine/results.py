@@ -136,10 +136,9 @@ class BacktestResult:
         for symbol, rows in by_symbol.items():
             lot_grid, tick_grid = grids[symbol]
             lot_step, tick_step = lot_grid.step_int, tick_grid.step_int
-            sized = [k for k in rows if orders[k].lots is not None]
-            for k, text in zip(
-                sized, scaled_strs([orders[k].lots * lot_step for k in sized], lot_grid.decimals), strict=True
-            ):
+            sized = [(k, lots) for k in rows if (lots := orders[k].lots) is not None]
+            texts = scaled_strs([lots * lot_step for _, lots in sized], lot_grid.decimals)
+            for (k, _), text in zip(sized, texts, strict=True):
                 quantity[k] = text
             for k, text in zip(
                 rows, scaled_strs([orders[k].filled_lots * lot_step for k in rows], lot_grid.decimals), strict=True

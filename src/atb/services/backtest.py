@@ -41,6 +41,7 @@ class BacktestRequest:
     lot: str | None = None
     repair: bool = False
     equity_points: int = 10_000
+    engine: str = "auto"
 
 
 @dataclass
@@ -134,6 +135,7 @@ def run_backtest_request(
             leverage=request.leverage,
             execution=execution,
             equity_points=request.equity_points,
+            engine=request.engine,
         )
     except DomainError as exc:
         raise UserInputError(str(exc)) from None

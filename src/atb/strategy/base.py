@@ -38,6 +38,7 @@ from atb.domain.money import units_of
 from atb.strategy.context import Feed, OrderRequest, StrategyContext
 from atb.strategy.params import Param, ParamSpec, params_of, unknown_parameter
 from atb.strategy.series import MappedSeries, Series
+from atb.strategy.signals import TargetSignals
 
 Number = int | float | str | Decimal
 
@@ -203,6 +204,15 @@ class Strategy:
 
     def on_stop(self) -> None:
         """Called once after the last bar."""
+
+    def target_signals(self) -> TargetSignals | None:
+        """Optional: the same decisions as `on_bar`, for all bars at once (see `atb.strategy.signals`).
+
+        Return None (the default) to always run bar by bar. A strategy that
+        returns signals promises that `on_bar` sends exactly these orders and
+        that `on_fill`/`on_order` send none; the parity tests hold it to that.
+        """
+        return None
 
     # --- introspection ----------------------------------------------------------------------
     @classmethod
@@ -372,6 +382,27 @@ class Strategy:
         return self.ctx.submit(
             OrderRequest(sym, side, _MARKET, abs(lots), None, None, None, None, _GTC, False, True, tag)
         )
+
+    def hold(self, direction: int, *, fraction: Number = 1, symbol: str | None = None) -> None:
+        """Be long (+1), flat (0) or short (-1): close a position on the wrong side, then enter.
+
+        The close is a reduce-only market order for the whole position; the
+        entry, sent only when not already on that side, is a market order for
+        `fraction` of equity. This is the order pattern `TargetSignals`
+        describes, so a strategy built on `hold` can offer `target_signals()`.
+        """
+        if direction not in (-1, 0, 1):
+            raise InvalidOrderError(f"direction must be -1, 0 or +1, got {direction!r}")
+        sym = symbol or self.data.symbol
+        lots = self.position_of(sym)._pos.lots
+        if lots and (direction == 0 or (lots > 0) != (direction > 0)):
+            self.close(sym)
+            lots = 0
+        if direction and not lots:
+            if direction > 0:
+                self.buy(fraction=fraction, symbol=sym)
+            else:
+                self.sell(fraction=fraction, symbol=sym)
 
     def order_target(self, fraction: Number, symbol: str | None = None, *, tag: str = "") -> Order | None:
         """Trade toward holding `fraction` of equity in `symbol` (negative = short), valued at the last close.

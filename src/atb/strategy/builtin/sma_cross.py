@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import numpy as np
+
 from atb.strategy import indicators
 from atb.strategy.base import Strategy
 from atb.strategy.params import Param, ParameterError
+from atb.strategy.signals import TargetSignals, cross_targets
 
 
 class SmaCross(Strategy):
@@ -12,7 +17,9 @@ class SmaCross(Strategy):
 
     A cross is read from the sign of fast − slow, remembering the last
     non-zero sign, so below → equal → above counts as one cross up (at the
-    'above' bar). Each entry invests the whole equity (`fraction`, 1 = 100 %).
+    'above' bar); the first defined sign is not a cross. Each entry invests
+    `fraction` of equity (1 = all of it). The same decisions as arrays
+    (`target_signals`) let the backtest skip the bars between crosses.
     """
 
     name = "sma_cross"
@@ -27,6 +34,15 @@ class SmaCross(Strategy):
         if self.fast >= self.slow:
             raise ParameterError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
 
+    def target_signals(self) -> TargetSignals:
+        close = self.data.bars.close
+        fast = indicators.sma(close, self.fast)
+        slow = indicators.sma(close, self.slow)
+        bars, targets = cross_targets(fast, slow, short=self.short)
+        ready = np.flatnonzero(~np.isnan(slow))
+        warmup = int(ready[0]) if len(ready) else len(slow)
+        return TargetSignals(bars, targets, Decimal(repr(self.fraction)), warmup_bars=warmup)
+
     def on_start(self) -> None:
         self.fast_ma = self.I(indicators.sma, self.data.close, self.fast, name=f"sma{self.fast}")
         self.slow_ma = self.I(indicators.sma, self.data.close, self.slow, name=f"sma{self.slow}")
@@ -36,24 +52,9 @@ class SmaCross(Strategy):
         diff = self.fast_ma.now - self.slow_ma.now
         if diff > 0:
             if self._side < 0:
-                self._cross_up()
-            elif self._side == 0:
-                self._first_signal(up=True)
+                self.hold(1, fraction=self.fraction)
             self._side = 1
         elif diff < 0:
             if self._side > 0:
-                self._cross_down()
+                self.hold(-1 if self.short else 0, fraction=self.fraction)
             self._side = -1
-
-    def _first_signal(self, up: bool) -> None:
-        """The first defined comparison is not a cross: no trade until a real one."""
-
-    def _cross_up(self) -> None:
-        if self.short:
-            self.close()
-        self.buy(fraction=self.fraction)
-
-    def _cross_down(self) -> None:
-        self.close()
-        if self.short:
-            self.sell(fraction=self.fraction)
