@@ -217,15 +217,25 @@ def strategies() -> None:
 
     from atb.strategy.registry import builtin_names, load_builtin
 
-    table = Table(title="Built-in strategies (atb backtest --strategy NAME -p key=value)")
-    table.add_column("strategy", style="bold")
-    table.add_column("parameters")
-    table.add_column("description")
+    out.print("Built-in strategies: atb backtest --strategy NAME -p key=value\n")
     for name in builtin_names():
         cls = load_builtin(name)
-        params = "\n".join(f"{s.name}: {s.describe()}" + (f" — {s.doc}" if s.doc else "") for s in cls.param_specs())
-        table.add_row(name, params, cls.description or (cls.__doc__ or "").strip().splitlines()[0])
-    out.print(table)
+        summary = cls.description or (cls.__doc__ or "").strip().splitlines()[0]
+        table = Table(title=f"[bold]{name}[/] — {summary}", title_justify="left", show_edge=False, pad_edge=False)
+        table.add_column("parameter")
+        table.add_column("type")
+        table.add_column("default", justify="right")
+        table.add_column("range")
+        table.add_column("meaning")
+        for spec in cls.param_specs():
+            bounds = (
+                ""
+                if spec.ge is None and spec.le is None
+                else f"{spec.ge if spec.ge is not None else ''}..{spec.le if spec.le is not None else ''}"
+            )
+            table.add_row(spec.name, spec.type.__name__, str(spec.default), bounds, spec.doc)
+        out.print(table)
+        out.print()
 
 
 @data_app.command("check")
