@@ -71,6 +71,9 @@ def backtest(
     lot: Annotated[str | None, typer.Option(help="Lot step override (default: known pair or 1e-8).")] = None,
     repair: Annotated[bool, typer.Option(help="Sort rows and drop exact duplicates instead of refusing.")] = False,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report (opens offline).")
+    ] = None,
     equity_points: Annotated[int, typer.Option(help="Max equity points in the JSON (0 = every bar).")] = 10_000,
     engine: Annotated[
         str,
@@ -110,6 +113,12 @@ def backtest(
         err.print(f"[yellow]data:[/] {line}", highlight=False)
     if not quiet:
         _print_stats(console, outcome.result.stats, outcome.title)
+    if report is not None:
+        from atb.analytics.report import write_report
+
+        written = write_report(outcome.result_dict(), report, bars=outcome.bars[0])
+        if not quiet:
+            console.print(f"report written to {written}")
     if json_out:
         payload = outcome.json_bytes()
         if to_stdout:
@@ -208,6 +217,18 @@ def _print_stats(console: Console, stats: dict[str, Any], title: str) -> None:
         if key in stats:
             table.add_row(label, _fmt(stats[key]))
     console.print(table)
+
+
+@app.command("report")
+def report_command(
+    result: Annotated[Path, typer.Argument(help="A result JSON written by `atb backtest --json`.")],
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file (default: RESULT with .html).")] = None,
+) -> None:
+    """Rebuild the HTML report from a saved result JSON."""
+    from atb.analytics.report import load_result, write_report
+
+    written = write_report(load_result(result), output or result.with_suffix(".html"))
+    out.print(f"report written to {written}")
 
 
 @app.command()

@@ -201,3 +201,19 @@ def test_data_check_reports_gaps_and_repairs(tmp_path: Path) -> None:
     repaired = atb("data", "check", str(path), "--repair")
     assert repaired.returncode == 0, repaired.stderr
     assert "duplicate" in repaired.stdout and "1 gap" in repaired.stdout
+
+
+def test_report_from_backtest_and_from_saved_json(tmp_path: Path) -> None:
+    html, result = tmp_path / "run.html", tmp_path / "run.json"
+    proc = atb("backtest", "--data", str(ROOT / "tests" / "fixtures" / "BTC_USDT_1d.csv"), "--symbol", "BTC/USDT",
+               "--report", str(html), "--json", str(result), "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    page = html.read_text()
+    assert "<script src" not in page and "Equity curve" in page and "Monthly returns" in page
+    rebuilt = atb("report", str(result), "-o", str(tmp_path / "again.html"))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Equity curve" in (tmp_path / "again.html").read_text()
+    not_a_result = tmp_path / "x.json"
+    not_a_result.write_text('{"hello": 1}')
+    bad = atb("report", str(not_a_result))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

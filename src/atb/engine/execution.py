@@ -8,7 +8,6 @@ down for sells), so rounding never flatters a result.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,6 +50,8 @@ class SquareRootImpact:
     puts the coefficient near 1 for daily volume; 0.5 is the default here. An
     order may take at most `participation` of a bar's volume; the rest stays
     working and fills in later bars. Bars with zero volume fill nothing.
+    The formula is `atb.analytics.liquidity.sqrt_impact_fraction`, shared
+    with the pre-trade cost estimate so both price an order the same way.
     """
 
     coefficient: float = 0.5
@@ -88,7 +89,10 @@ class SquareRootImpact:
         vol = self._volume[bar]
         if vol <= 0:
             return 0.0
-        return float(self.coefficient * self._sigma[bar] * math.sqrt(lots * lot / vol))
+        # Lazy: the liquidity module costs a few ms to import and only sqrt-impact backtests need it.
+        from atb.analytics.liquidity import sqrt_impact_fraction
+
+        return sqrt_impact_fraction(self.coefficient, float(self._sigma[bar]), lots * lot, float(vol))
 
     def max_lots(self, bar: int, lot: float) -> int | None:
         assert self._volume is not None

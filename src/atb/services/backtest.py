@@ -49,12 +49,20 @@ class BacktestOutcome:
     result: BacktestResult
     reports: list[DataReport]
     title: str
+    bars: list[Bars]
+    _payload: dict[str, Any] | None = None
 
     @property
     def data_notes(self) -> list[str]:
         return [r.describe() for r in self.reports]
 
     def json_bytes(self) -> bytes:
+        return orjson.dumps(self.result_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def result_dict(self) -> dict[str, Any]:
+        """The result JSON as a dict (built once, shared by `--json` and `--report`)."""
+        if self._payload is not None:
+            return self._payload
         payload = self.result.to_dict()
         payload["meta"]["data"] = [
             {
@@ -68,7 +76,8 @@ class BacktestOutcome:
             }
             for r in self.reports
         ]
-        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        self._payload = payload
+        return payload
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -142,4 +151,4 @@ def run_backtest_request(
     result = engine.run(progress=progress)
     symbols = ", ".join(s.symbol for s in series)
     title = f"{strategy_cls.name or strategy_cls.__name__} on {symbols} ({len(series[0]):,} bars)"
-    return BacktestOutcome(result=result, reports=reports, title=title)
+    return BacktestOutcome(result=result, reports=reports, title=title, bars=series)

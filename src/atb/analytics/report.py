@@ -1,0 +1,459 @@
+"""A self-contained HTML report of one backtest, built from the result JSON.
+
+The document opens offline: plotly.js is inlined once in the <head>, every
+chart is a div + inline script drawing into it, styles are inline and use the
+system font stack. Nothing references the network. Every string taken from the
+result (strategy name, params, symbols, file names, order reasons) is
+HTML-escaped, since a result file may come from anywhere.
+
+plotly is imported inside the functions that need it, never at module level:
+this module is imported by the CLI, and plotly must not slow down
+`atb backtest` without `--report`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from atb.analytics import report_charts as charts
+from atb.data.bars import Bars
+from atb.errors import UserInputError
+
+TRADE_ROWS = 50
+"""The trades table shows the first and the last this many trades (all of them when there are fewer than 2×)."""
+
+_REQUIRED = {"meta": dict, "stats": dict, "trades": list, "equity": list}
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """Read a result JSON written by `atb backtest --json`; anything else is a `UserInputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"result file not found: {path}")
+    try:
+        result = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise UserInputError(f"{path} is not JSON ({exc}); expected a result file from `atb backtest --json`") from None
+    if not isinstance(result, dict):
+        raise UserInputError(f"{path} is not a backtest result (a JSON object from `atb backtest --json`)")
+    missing = [key for key in _REQUIRED if key not in result]
+    if missing:
+        raise UserInputError(
+            f"{path} is not a backtest result: missing key(s) {', '.join(missing)} "
+            "(expected the JSON from `atb backtest --json`)"
+        )
+    for key, kind in _REQUIRED.items():
+        if not isinstance(result[key], kind):
+            raise UserInputError(f"{path} is not a backtest result: {key!r} must be a JSON {kind.__name__}")
+    version = result.get("schema_version", 1)
+    if version != 1:
+        raise UserInputError(f"{path}: result schema version {version!r} is not supported (this ATB reads version 1)")
+    for row in result["equity"][:1] + result["equity"][-1:]:
+        if not isinstance(row, dict) or "time" not in row or "equity" not in row:
+            raise UserInputError(f"{path} is not a backtest result: equity points need 'time' and 'equity'")
+    return result
+
+
+def write_report(result: dict[str, Any], path: Path, bars: Bars | None = None) -> Path:
+    path = Path(path)
+    path.write_text(render_report(result, bars), encoding="utf-8")
+    return path
+
+
+def _primary_bars(result: dict[str, Any]) -> tuple[Bars | None, str | None]:
+    """The primary instrument's bars from `meta.data[0].source`, or why they are unavailable."""
+    data = result["meta"].get("data") or []
+    source = data[0].get("source") if data and isinstance(data[0], dict) else None
+    if not source:
+        return None, "the result names no data file"
+    if not Path(source).is_file():
+        return None, f"the data file {source} is not available"
+    from atb.data.loader import load_ohlcv
+
+    symbols = result["meta"].get("symbols") or [None]
+    try:
+        loaded = load_ohlcv(source, symbol=symbols[0], repair=bool(data[0].get("repairs")))
+    except UserInputError as exc:
+        return None, f"the data file could not be read: {exc}"
+    return loaded.bars, None
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _e(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _e(value)
+    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _days(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return _num(value)
+    return f"{value:,.1f} d" if value >= 1 else f"{value * 24:,.1f} h"
+
+
+_STAT_LABELS: dict[str, tuple[str, str]] = {
+    # key: (label, unit kind) — kinds: time, days, int, money, pct, ratio, text
+    "start": ("Start", "time"),
+    "end": ("End", "time"),
+    "duration_days": ("Duration", "days"),
+    "bars": ("Bars", "int"),
+    "warmup_bars": ("Warm-up bars", "int"),
+    "exposure_pct": ("Exposure (time in market)", "pct"),
+    "initial_equity": ("Initial equity", "money"),
+    "final_equity": ("Final equity", "money"),
+    "final_equity_exact": ("Final equity (exact ledger value)", "text"),
+    "peak_equity": ("Peak equity", "money"),
+    "return_pct": ("Total return", "pct"),
+    "buy_hold_return_pct": ("Buy & hold return (primary instrument)", "pct"),
+    "cagr_pct": ("CAGR", "pct"),
+    "volatility_ann_pct": ("Volatility (annualised)", "pct"),
+    "sharpe": ("Sharpe ratio (annualised, rf 0)", "ratio"),
+    "sortino": ("Sortino ratio (annualised)", "ratio"),
+    "calmar": ("Calmar ratio (CAGR / |max DD|)", "ratio"),
+    "max_drawdown_pct": ("Max drawdown", "pct"),
+    "max_drawdown_duration_days": ("Longest drawdown", "days"),
+    "avg_drawdown_pct": ("Average drawdown", "pct"),
+    "var_95_pct": ("Value at Risk 95 % (historical, one bar)", "pct"),
+    "cvar_95_pct": ("Conditional VaR 95 % (expected shortfall, one bar)", "pct"),
+    "trades": ("Trades", "int"),
+    "orders": ("Orders", "int"),
+    "win_rate_pct": ("Win rate", "pct"),
+    "best_trade_pct": ("Best trade", "pct"),
+    "worst_trade_pct": ("Worst trade", "pct"),
+    "avg_trade_pct": ("Average trade", "pct"),
+    "max_trade_duration_days": ("Longest trade", "days"),
+    "avg_trade_duration_days": ("Average trade duration", "days"),
+    "profit_factor": ("Profit factor", "ratio"),
+    "expectancy_pct": ("Expectancy per trade", "pct"),
+    "sqn": ("SQN (system quality number)", "ratio"),
+    "fees": ("Fees paid", "money"),
+}
+_RISK_KEYS = (
+    "var_95_pct",
+    "cvar_95_pct",
+    "volatility_ann_pct",
+    "max_drawdown_pct",
+    "max_drawdown_duration_days",
+    "avg_drawdown_pct",
+)
+
+
+def stat_label(key: str) -> str:
+    """Readable label for a stats key; unknown keys get one from their name."""
+    if key in _STAT_LABELS:
+        return _STAT_LABELS[key][0]
+    for suffix in ("_pct", "_days"):
+        if key.endswith(suffix):
+            key = key[: -len(suffix)]
+    return key.replace("_", " ").capitalize()
+
+
+def _stat_value(key: str, value: Any, currency: str) -> str:
+    kind = _STAT_LABELS[key][1] if key in _STAT_LABELS else _kind_from_name(key)
+    if value is None:
+        return "— (undefined)"
+    formatters: dict[str, Callable[[Any], str]] = {
+        "time": lambda v: _e(str(v).replace("T", " ").replace("Z", " UTC")),
+        "days": _days,
+        "int": lambda v: _num(v, 0),
+        "money": lambda v: f"{_num(v)} {_e(currency)}".rstrip(),
+        "pct": lambda v: f"{_num(v)} %",
+        "ratio": lambda v: _num(v, 3),
+        "text": _e,
+    }
+    return formatters[kind](value)
+
+
+def _kind_from_name(key: str) -> str:
+    if key.endswith("_pct"):
+        return "pct"
+    if key.endswith("_days"):
+        return "days"
+    return "ratio"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+    """Cells are already-escaped HTML."""
+    th = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _timeframe(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return "—"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def _header(result: dict[str, Any], title: str) -> str:
+    meta, stats = result["meta"], result["stats"]
+    params = meta.get("params") or {}
+    param_text = ", ".join(f"{_e(k)}={_e(v)}" for k, v in params.items()) or "defaults"
+    period = "—"
+    if stats.get("start") and stats.get("end"):
+        period = f"{_stat_value('start', stats['start'], '')} → {_stat_value('end', stats['end'], '')}"
+        if isinstance(stats.get("duration_days"), int | float):
+            period += f" ({_days(stats['duration_days'])})"
+    facts = [
+        ("Strategy", _e(meta.get("strategy", "?"))),
+        ("Parameters", param_text),
+        ("Symbols", _e(", ".join(str(s) for s in meta.get("symbols") or []) or "—")),
+        ("Timeframe", _e(_timeframe(meta.get("timeframe_s")))),
+        ("Period", period),
+        ("Starting cash", _e(meta.get("cash", "—"))),
+        (
+            "Account",
+            _e(
+                f"{meta.get('account_mode', '—')}, leverage {meta.get('leverage', '—')}, fill {meta.get('fill', '—')}, "
+                f"latency {meta.get('latency_bars', 0)} bars"
+            ),
+        ),
+    ]
+    items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    data_rows = []
+    for entry in meta.get("data") or []:
+        if not isinstance(entry, dict):
+            continue
+        notes = [*(f"repaired: {r}" for r in entry.get("repairs") or []), *(entry.get("warnings") or [])]
+        data_rows.append(
+            [
+                _e(Path(str(entry.get("source", "?"))).name),
+                _num(entry.get("rows_used"), 0),
+                _e(entry.get("gap_summary", f"{entry.get('gaps', '?')} gaps")),
+                "<br>".join(_e(n) for n in notes) or "—",
+            ]
+        )
+    data_html = _table(["Data file", "Rows used", "Gaps", "Notes"], data_rows) if data_rows else ""
+    return f"<header><h1>{_e(title)}</h1><dl>{items}</dl>{data_html}</header>"
+
+
+def _stats_sections(result: dict[str, Any], currency: str) -> str:
+    stats = result["stats"]
+    perf = [[_e(stat_label(k)), _stat_value(k, v, currency)] for k, v in stats.items() if k not in _RISK_KEYS]
+    final = stats.get("final_equity")
+    risk = []
+    for key in _RISK_KEYS:
+        if key not in stats:
+            continue
+        value = stats[key]
+        money = "—"
+        if key in ("var_95_pct", "cvar_95_pct") and isinstance(value, int | float) and isinstance(final, int | float):
+            money = f"{_num(value / 100.0 * final)} {_e(currency)}".rstrip()
+        risk.append([_e(stat_label(key)), _stat_value(key, value, currency), money])
+    note = (
+        '<p class="note">VaR and CVaR are historical, over one-bar returns: the loss (as % of equity) that one bar '
+        "exceeded in 5 % of bars, and the average loss in those bars. The amount is that share of the final equity.</p>"
+    )
+    return (
+        f'<section id="performance"><h2>Performance</h2>{_table(["Statistic", "Value"], perf, "stats")}</section>'
+        f'<section id="risk"><h2>Risk</h2>{_table(["Measure", "Value", "At final equity"], risk, "stats")}'
+        f"{note}</section>"
+    )
+
+
+def _trades_table(trades: list[dict[str, Any]]) -> str:
+    n = len(trades)
+    if n == 0:
+        return '<section id="trades"><h2>Trades</h2><p class="note">No trades.</p></section>'
+    if n > 2 * TRADE_ROWS:
+        shown = list(enumerate(trades[:TRADE_ROWS], 1)) + list(enumerate(trades[-TRADE_ROWS:], n - TRADE_ROWS + 1))
+        note = (
+            f"Showing the first {TRADE_ROWS} and the last {TRADE_ROWS} of {n:,} trades; "
+            "the full list is in the result JSON."
+        )
+    else:
+        shown = list(enumerate(trades, 1))
+        note = f"All {n:,} trades."
+    rows = []
+    for k, t in shown:
+        if k == n - TRADE_ROWS + 1 and n > 2 * TRADE_ROWS:
+            rows.append([f"… {n - 2 * TRADE_ROWS:,} trades not shown …"] + [""] * 13)
+        ret = t.get("return_pct")
+        cls = "pos" if isinstance(ret, int | float) and ret > 0 else "neg"
+        rows.append(
+            [
+                str(k),
+                _e(t.get("symbol", "")),
+                _e(t.get("side", "")),
+                _e(str(t.get("entry_time", "")).replace("T", " ").rstrip("Z")),
+                _e(str(t.get("exit_time", "")).replace("T", " ").rstrip("Z")) + (" (open)" if t.get("open") else ""),
+                _e(t.get("quantity", "")),
+                _e(t.get("entry_price", "")),
+                _e(t.get("exit_price", "")),
+                f'<span class="{cls}">{_e(t.get("pnl", ""))}</span>',
+                f'<span class="{cls}">{_num(ret)}</span>',
+                _e(t.get("fees", "")),
+                _days(t["duration_s"] / 86_400.0) if isinstance(t.get("duration_s"), int | float) else "—",
+                _num(t.get("mae_pct")),
+                _num(t.get("mfe_pct")),
+            ]
+        )
+    head = ["#", "Symbol", "Side", "Entry (UTC)", "Exit (UTC)", "Quantity", "Entry price", "Exit price", "P&amp;L",
+            "Return %", "Fees", "Duration", "MAE %", "MFE %"]  # fmt: skip
+    return (
+        f'<section id="trades"><h2>Trades</h2><p class="note">{_e(note)}</p>'
+        f'<div class="scroll">{_table(head, rows, "trades")}</div></section>'
+    )
+
+
+# --- assembly -----------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;background:#f4f6f8;
+color:#1d2430}
+main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}
+header,section{background:#fff;border-radius:8px;padding:12px 20px;margin:14px 0;box-shadow:0 1px 2px #0001}
+h1{font-size:22px;margin:6px 0 12px}h2{font-size:17px;margin:4px 0 10px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0 0 10px}dt{color:#5b6675}dd{margin:0}
+table{border-collapse:collapse;font-size:13px;width:100%}th,td{padding:4px 8px;border-bottom:1px solid #e5e8ec;
+text-align:left;white-space:nowrap}
+table.stats{width:auto;min-width:420px}table.stats td:nth-child(n+2){text-align:right;font-variant-numeric:tabular-nums}
+table.trades td{font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}
+.pos{color:#2e7d32}.neg{color:#c62828}.note{color:#5b6675;font-size:13px;margin:6px 0}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:0 14px}@media(max-width:900px){.cols{grid-template-columns:1fr}}
+footer{color:#8a94a3;font-size:12px;text-align:center}
+"""
+
+
+def _figure_div(fig: charts.Figure, div_id: str) -> str:
+    import plotly.io as pio  # type: ignore[import-untyped]
+
+    config = {"displaylogo": False, "responsive": True}
+    height = f"{fig['layout']['height']}px"
+    out: str = pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=False,
+        include_mathjax=False,
+        validate=False,
+        config=config,
+        div_id=div_id,
+        default_height=height,
+    )
+    return out
+
+
+def _section(sid: str, heading: str, body: str, attrs: str = "") -> str:
+    return f'<section id="{sid}"{attrs}><h2>{heading}</h2>{body}</section>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_e(text)}</p>'
+
+
+def _chart_sections(result: dict[str, Any], bars: Bars | None, bars_note: str | None) -> list[str]:
+    meta, stats = result["meta"], result["stats"]
+    symbols = [str(s) for s in meta.get("symbols") or []]
+    primary = bars.symbol if bars is not None else (symbols[0] if symbols else "")
+    series = charts.equity_series(result)
+    out: list[str] = []
+
+    bh = charts.buy_hold(series, bars) if bars is not None else None
+    body = _figure_div(charts.equity_figure(series, bh, primary), "equity-chart")
+    if bh is None:
+        why = bars_note or "the price data does not cover the equity curve"
+        body = _note(f"Buy & hold is not shown: {why}.") + body
+    if meta.get("equity_every", 1) not in (None, 1):
+        body += _note(f"Equity points are every {meta['equity_every']} bars (thinned in the result JSON).")
+    out.append(_section("equity", "Equity curve", body))
+
+    dd_note = ""
+    if isinstance(stats.get("max_drawdown_pct"), int | float):
+        dd_note = _note(
+            f"Max drawdown {stats['max_drawdown_pct']:.2f} % (from every bar; the chart uses the equity points)."
+        )
+    dd_chart = _figure_div(charts.drawdown_figure(series), "drawdown-chart")
+    out.append(_section("drawdown", "Drawdown (underwater)", dd_note + dd_chart))
+
+    if bars is None or len(bars) == 0:
+        out.append(_section("price", "Price and trades", _note(f"No candlestick chart: {bars_note or 'no bars'}.")))
+    else:
+        candles = charts.downsample(bars)
+        markers = charts.trade_markers(result["trades"], bars.symbol)
+        fig = charts.price_figure(bars, candles, markers, charts.sma_lengths(meta))
+        note = f"{len(candles.ts):,} candles"
+        if candles.bucket > 1:
+            note += (
+                f" of {candles.bucket} bars each ({len(bars):,} bars aggregated: first open, highest high, lowest low,"
+                " last close)"
+            )
+        note += f"; {markers.count:,} trade markers (▲ long entry, ▼ short entry, × exit)"
+        if len(symbols) > 1:
+            note += f"; {primary} only"
+        body = _note(note + ".") + _figure_div(fig, "price-chart")
+        out.append(_section("price", "Price and trades", body, f' data-markers="{markers.count}"'))
+
+    initial = stats.get("initial_equity")
+    monthly = charts.monthly_returns(series, float(initial) if isinstance(initial, int | float) else None)
+    if monthly.months:
+        body = _note("Return of each calendar month in %, from the equity points; year totals beside the year.")
+        body += _figure_div(charts.monthly_figure(monthly), "monthly-chart")
+    else:
+        body = _note("No equity points.")
+    out.append(_section("monthly", "Monthly returns", body, f' data-months="{monthly.months}"'))
+
+    returns = np.array(
+        [float(t["return_pct"]) for t in result["trades"] if not t.get("open") and t.get("return_pct") is not None]
+    )
+    if len(returns):
+        hist = charts.trade_histogram(returns)
+        body = _note(f"{len(returns):,} closed trades; dashed line: mean.")
+        body += _figure_div(charts.histogram_figure(hist, float(returns.mean())), "hist-chart")
+    else:
+        body = _note("No closed trades.")
+    out.append(_section("distribution", "Trade return distribution", body))
+    return out
+
+
+def render_report(result: dict[str, Any], bars: Bars | None = None, *, title: str | None = None) -> str:
+    """One self-contained HTML document (plotly.js inlined, no network) from a result dict (the result JSON)."""
+    import plotly.offline  # type: ignore[import-untyped]
+
+    meta = result["meta"]
+    symbols = [str(s) for s in meta.get("symbols") or []]
+    if title is None:
+        title = f"{meta.get('strategy', 'backtest')} on {', '.join(symbols) or '?'}"
+    bars_note = None
+    if bars is None:
+        bars, bars_note = _primary_bars(result)
+    currency = symbols[0].split("/")[-1] if symbols and "/" in symbols[0] else ""
+    parts = [
+        _header(result, title),
+        _stats_sections(result, currency),
+        *_chart_sections(result, bars, bars_note),
+        _trades_table(result["trades"]),
+    ]
+    plotly_js: str = plotly.offline.get_plotlyjs()
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style>"
+        f'<script type="text/javascript">{plotly_js}</script></head>'
+        f"<body><main>{''.join(parts)}"
+        "<footer>ATB backtest report · generated offline from the result JSON</footer></main></body></html>\n"
+    )
