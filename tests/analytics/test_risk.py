@@ -359,6 +359,23 @@ def test_backtest_rolling_quantile_with_ties_and_constant_stretches() -> None:
         assert bt.forecast_pct[800] == pytest.approx(-0.2, rel=1e-12)  # window fully inside the flat stretch
 
 
+@pytest.mark.parametrize("window", [3, 10, 100, 300])
+def test_backtest_rolling_moments_survive_spikes_and_regime_shifts(window: int) -> None:
+    """Slid power sums lose precision when a huge value leaves or the mean jumps; the kernel must refresh."""
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 1e-4, 3000)
+    r[::500] = 0.8  # spikes 8000 sigma out
+    r[1200:1300] = rng.normal(0.05, 1e-6, 100)  # mean jump of 50,000 local sigmas
+    r[2000:2100] = np.linspace(0, 0.2, 100)  # noiseless trend
+    r[2500:2600] = 0.01
+    r[2600:2650] = 0.01 + rng.normal(0, 1e-9, 50)
+    methods: tuple[Method, ...] = ("normal", "cornish_fisher")
+    for method in methods:
+        bt = backtest_var(r, 0.99, method, window=window)
+        expected = [var_cvar(r[t - window : t], 0.99, method).var_pct or 0.0 for t in range(window, len(r))]
+        np.testing.assert_allclose(bt.forecast_pct[window:], np.array(expected), rtol=1e-11)
+
+
 def test_backtest_short_and_invalid_input() -> None:
     bt = backtest_var(np.full(10, 0.01), window=10)
     assert bt.observations == 0 and bt.breaches == 0 and bt.expected_breaches == 0.0
