@@ -219,6 +219,114 @@ def _print_stats(console: Console, stats: dict[str, Any], title: str) -> None:
     console.print(table)
 
 
+@app.command()
+def risk(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data", "-d", help="OHLCV file(s); several give a portfolio view. Default: bundled BTC/USDT 2h."
+        ),
+    ] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file.")] = None,
+    levels: Annotated[str, typer.Option(help="Confidence levels, comma-separated.")] = "0.95,0.99",
+    window: Annotated[int, typer.Option(help="Rolling window (bars) of the VaR backtest.")] = 250,
+    weights: Annotated[str | None, typer.Option(help="Portfolio weights, comma-separated (default equal).")] = None,
+    repair: Annotated[bool, typer.Option(help="Sort and drop exact duplicates instead of refusing.")] = False,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the figures as JSON ('-' = stdout).")] = None,
+) -> None:
+    """VaR/CVaR by four methods, their backtest (Kupiec), portfolio decomposition and liquidity/slippage estimates."""
+    import orjson
+
+    from atb.services.risk import RiskRequest, parse_levels, run_risk_request
+
+    try:
+        parsed_weights = None if weights is None else [float(w) for w in weights.split(",")]
+    except ValueError:
+        raise UserInputError(f"--weights must be numbers, got {weights!r}") from None
+    request = RiskRequest(
+        data=list(data or []),
+        symbol=symbol,
+        levels=parse_levels(levels),
+        window=window,
+        weights=parsed_weights,
+        repair=repair,
+    )
+    payload, reports = run_risk_request(request)
+    for report in reports:
+        err.print(f"[yellow]data:[/] {report.describe()}", highlight=False)
+    if json_out == "-":
+        sys.stdout.buffer.write(orjson.dumps(payload) + b"\n")
+        return
+    _print_risk(payload)
+    if json_out:
+        Path(json_out).write_bytes(orjson.dumps(payload))
+        out.print(f"risk JSON written to {json_out}")
+
+
+def _print_risk(payload: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    for entry in payload["symbols"]:
+        table = Table(title=f"{entry['symbol']}: one-bar VaR / CVaR (% of value)", title_justify="left")
+        for column in ("method", "level", "VaR %", "CVaR %"):
+            table.add_column(column, justify="right" if column != "method" else "left")
+        for row in entry["var"]:
+            table.add_row(row["method"], f"{row['level']:.0%}", _fmt(row["var_pct"]), _fmt(row["cvar_pct"]))
+        out.print(table)
+        back = Table(title="VaR backtest (rolling, Kupiec proportion of failures)", title_justify="left")
+        for column in ("method", "level", "bars", "breaches", "expected", "Kupiec p"):
+            back.add_column(column, justify="right" if column != "method" else "left")
+        for row in entry["var_backtest"]:
+            back.add_row(
+                row["method"],
+                f"{row['level']:.0%}",
+                _fmt(row["observations"]),
+                _fmt(row["breaches"]),
+                _fmt(row["expected_breaches"]),
+                _fmt(row["kupiec_p_value"]),
+            )
+        out.print(back)
+        liquidity = Table(title="Liquidity and expected trading cost", title_justify="left", show_header=False)
+        liquidity.add_column("measure")
+        liquidity.add_column("value", justify="right")
+        for key, value in entry["liquidity"].items():
+            if not isinstance(value, (list, dict)):
+                liquidity.add_row(key, _fmt(value))
+        out.print(liquidity)
+        costs = entry["liquidity"].get("estimates") or []
+        if costs:
+            cost_table = Table(title="Order cost estimates (square-root impact + half spread)", title_justify="left")
+            columns = {
+                "participation_pct": "% of ADV",
+                "quantity": "quantity",
+                "notional": "notional",
+                "impact_bps": "impact bps",
+                "half_spread_bps": "½ spread bps",
+                "total_bps": "total bps",
+                "total_cost": "total cost",
+            }
+            for label in columns.values():
+                cost_table.add_column(label, justify="right")
+            for row in costs:
+                cost_table.add_row(*(_fmt(row.get(key)) for key in columns))
+            out.print(cost_table)
+    portfolio = payload.get("portfolio")
+    if portfolio:
+        table = Table(
+            title="Portfolio (weights " + ", ".join(f"{w:.3g}" for w in portfolio["weights"]) + ")",
+            title_justify="left",
+        )
+        table.add_column("method")
+        table.add_column("level", justify="right")
+        table.add_column("VaR %", justify="right")
+        table.add_column("CVaR %", justify="right")
+        table.add_column("component VaR % by symbol")
+        for row in portfolio["estimates"]:
+            parts = ", ".join(f"{s} {v:.3f}" for s, v in row["component_var_pct"].items())
+            table.add_row(row["method"], f"{row['level']:.0%}", _fmt(row["var_pct"]), _fmt(row["cvar_pct"]), parts)
+        out.print(table)
+
+
 @app.command("report")
 def report_command(
     result: Annotated[Path, typer.Argument(help="A result JSON written by `atb backtest --json`.")],

@@ -124,6 +124,15 @@ def test_ewma_matches_pandas(btc_r: FloatArray, lam: float) -> None:
     assert est.cvar_pct == pytest.approx(stats.norm.pdf(z) / 0.01 * sigma * 100, rel=1e-10)
 
 
+def test_ewma_long_series_matches_pandas() -> None:
+    # longer than the ~12,000 returns whose weight survives float64 underflow at lam = 0.94
+    r = t_returns(30_000, seed=3)
+    for lam in (0.94, 0.999):
+        variance = pd.Series(r**2).ewm(alpha=1 - lam, adjust=False).mean().iloc[-1]
+        est = var_cvar(r, 0.95, "ewma", ewma_lambda=lam)
+        assert est.var_pct == pytest.approx(-stats.norm.ppf(0.05) * math.sqrt(variance) * 100, rel=1e-10)
+
+
 def test_cvar_beyond_var_for_every_method(btc_r: FloatArray) -> None:
     for method in METHODS:
         for level in (0.95, 0.99):

@@ -217,3 +217,21 @@ def test_report_from_backtest_and_from_saved_json(tmp_path: Path) -> None:
     not_a_result.write_text('{"hello": 1}')
     bad = atb("report", str(not_a_result))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_risk_command_prints_every_method_and_a_portfolio() -> None:
+    sample = ROOT / "src" / "atb" / "data" / "sample" / "multi_1h"
+    proc = atb("risk", "--data", str(sample / "BTC_USDT_1h.parquet"), "--data", str(sample / "ETH_USDT_1h.parquet"),
+               "--json", "-")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    payload = orjson.loads(proc.stdout)
+    methods = {(row["method"], row["level"]) for row in payload["symbols"][0]["var"]}
+    assert methods == {(m, lv) for m in ("historical", "normal", "cornish_fisher", "ewma") for lv in (0.95, 0.99)}
+    assert payload["portfolio"]["symbols"] == ["BTC/USDT", "ETH/USDT"]
+    for estimate in payload["portfolio"]["estimates"]:
+        if estimate["method"] == "normal":  # Euler allocation: components add up to the total
+            assert abs(sum(estimate["component_var_pct"].values()) - estimate["var_pct"]) < 1e-9
+    assert payload["symbols"][0]["liquidity"]["adv_quote"] > 0
+    table = atb("risk")
+    assert table.returncode == 0 and "VaR backtest" in table.stdout and "Order cost estimates" in table.stdout
+    assert atb("risk", "--levels", "1.5").returncode == 2

@@ -14,9 +14,12 @@ convention of `atb.strategy.indicators`) and are not scored. A breach is a
 loss strictly larger than the forecast: -r[t] > VaR[t].
 
 The rolling estimators are compiled loops (`_risk_kernels`, numba imported
-on first use): a sorted window for the empirical quantile and slid power
-sums with periodic exact refresh for the moments, O(n) to O(n log w) - one
-million returns with a 250-bar window take a few tens of milliseconds.
+on first use): a sorted window kept by binary search plus a short element
+shift for the empirical quantile (O(log w) compares and on average O(w)
+cheap moves per bar), slid power sums with exact refresh for the moments
+(about three passes), the plain recursion for EWMA. One million returns with
+a 250-bar window take roughly 0.15 s (historical), 0.07 s (normal,
+Cornish-Fisher) and 0.015 s (EWMA) once compiled.
 """
 
 from __future__ import annotations
