@@ -1,8 +1,18 @@
 """Everything a strategy author imports: `from atb.strategy import Strategy, Param, indicators`."""
 
 from atb.strategy import indicators
-from atb.strategy.base import PositionView, Strategy
+from atb.strategy.base import Strategy
+from atb.strategy.views import PortfolioView, PositionView
 from atb.strategy.params import Param, ParameterError
 from atb.strategy.series import LookAheadError, Series
 
-__all__ = ["LookAheadError", "Param", "ParameterError", "PositionView", "Series", "Strategy", "indicators"]
+__all__ = [
+    "LookAheadError",
+    "Param",
+    "ParameterError",
+    "PortfolioView",
+    "PositionView",
+    "Series",
+    "Strategy",
+    "indicators",
+]

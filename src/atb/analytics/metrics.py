@@ -1,0 +1,414 @@
+"""Extended performance metrics: rolling ratios, return-distribution shape, benchmark-relative numbers.
+
+"pandas in, numbers out": every function accepts numpy arrays (returns or
+equity, plus int64 UTC-epoch-ns timestamps where time matters) or a pandas
+Series with a DatetimeIndex, detected by duck typing so this module never
+imports pandas. Outputs are numpy arrays (rolling series) or plain Python
+floats / None (scalars).
+
+Conventions, shared with `atb.analytics.performance`:
+
+* **Returns** are simple per-period returns `r[i] = e[i] / e[i-1] - 1` of
+  consecutive equity points (no anchoring here: pass `[initial, *equity]` to
+  measure from the initial cash). NaN returns (the first value of
+  `Series.pct_change()`) are dropped by the scalar functions.
+* **Annualisation** uses `periods_per_year` = 365 days / spacing of the
+  points (crypto trades every day; 2h bars -> 4380). Volatility scales by
+  `sqrt(ppy)`, a mean return by compounding `(1 + mean) ** ppy - 1`.
+* **Samples.** Standard deviations are sample ones (ddof=1); skewness and
+  kurtosis are the biased population moments (scipy.stats defaults).
+* **Undefined scalars are None**, never NaN or inf (too few samples, a zero
+  denominator, overflow). As for the Sharpe ratio, a mean over a dispersion
+  is 0.0 when there is no dispersion at all. Rolling *series* carry NaN
+  during their warm-up, which is what a chart needs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from atb.analytics.performance import NS_PER_DAY, NS_PER_YEAR, drawdown_series, periods_per_year
+from atb.analytics.performance import returns as simple_returns
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Keys of `extended_stats`, in report order.
+EXTENDED_STAT_KEYS: tuple[str, ...] = (
+    "omega",
+    "tail_ratio",
+    "skew",
+    "kurtosis",
+    "ulcer_index",
+    "exposure_adjusted_return_pct",
+    "turnover_ann",
+    "alpha_ann_pct",
+    "beta",
+    "information_ratio",
+)
+
+# --- inputs -------------------------------------------------------------------------------------
+
+
+def is_series(x: object) -> bool:
+    """A pandas Series (or anything shaped like one), without importing pandas."""
+    return hasattr(x, "index") and hasattr(x, "to_numpy")
+
+
+def as_values(x: Any) -> FloatArray:
+    """1-D float64 numpy view/copy of an array or Series."""
+    arr = np.asarray(x.to_numpy(dtype=np.float64) if is_series(x) else x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"expected a one-dimensional series, got shape {arr.shape}")
+    return arr
+
+
+def series_times(x: Any, ts: Any = None) -> IntArray:
+    """UTC epoch ns of each value: the Series' DatetimeIndex (naive = UTC), or `ts` for arrays.
+
+    Times must be non-decreasing (equal times are allowed so a curve can be
+    anchored at its first point's time).
+    """
+    if is_series(x) and ts is None:
+        raw = np.asarray(x.index.values)  # tz-aware indexes give UTC datetime64 here
+        if raw.dtype.kind != "M":
+            raise ValueError("a Series needs a DatetimeIndex (or pass ts)")
+        t = raw.astype("datetime64[ns]").astype(np.int64)
+    elif ts is None:
+        raise ValueError("numpy input needs ts (UTC epoch ns)")
+    else:
+        t = np.asarray(ts.to_numpy() if is_series(ts) else ts)
+        if t.dtype.kind == "M":
+            t = t.astype("datetime64[ns]")
+        t = t.astype(np.int64)
+    if len(t) != len(x):
+        raise ValueError(f"{len(x)} values but {len(t)} timestamps")
+    if len(t) > 1 and (np.diff(t) < 0).any():
+        raise ValueError("timestamps must be non-decreasing")
+    return t
+
+
+def as_equity(x: Any) -> FloatArray:
+    """Equity values, which must be finite and start positive (a curve, unlike returns, has no gaps)."""
+    eq = as_values(x)
+    if len(eq) == 0:
+        raise ValueError("an equity curve needs at least one point")
+    if not np.isfinite(eq).all():
+        raise ValueError("equity contains NaN or inf")
+    if eq[0] <= 0.0:
+        raise ValueError("the first equity value must be positive")
+    return eq
+
+
+def _clean(returns: Any) -> FloatArray:
+    r = as_values(returns)
+    return r[~np.isnan(r)]
+
+
+def _paired(returns: Any, benchmark: Any) -> tuple[FloatArray, FloatArray]:
+    """Aligned returns, dropping positions where either is NaN (Series are aligned by position)."""
+    r, b = as_values(returns), as_values(benchmark)
+    if len(r) != len(b):
+        raise ValueError(f"returns has {len(r)} values, benchmark {len(b)}")
+    keep = ~(np.isnan(r) | np.isnan(b))
+    return r[keep], b[keep]
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _compound(mean: float, ppy: float) -> float | None:
+    """(1 + mean) ** ppy - 1 via logs; -1 when mean <= -1, None on overflow."""
+    if mean <= -1.0:
+        return -1.0
+    try:
+        return _finite(math.expm1(math.log1p(mean) * ppy))
+    except OverflowError:
+        return None
+
+
+# --- rolling series -----------------------------------------------------------------------------
+
+
+def _rolling_moments(r: FloatArray, window: int) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Rolling mean, sample std (ddof=1) and "window holds a NaN" for windows ending at each index.
+
+    Cumulative sums of the *centred* returns keep the cancellation error of
+    sum-of-squares differences near eps * n * global variance. A window whose
+    values are all identical gets a std of exactly 0 (counted via a
+    cumulative sum of value changes), so flat stretches never show a
+    rounding-noise std.
+    """
+    if window < 2:
+        raise ValueError(f"window must be at least 2, got {window}")
+    n = len(r)
+    nan = np.isnan(r)
+    x = np.where(nan, 0.0, r)
+    centre = float(x.mean()) if n else 0.0
+    x = x - centre
+
+    def window_sum(v: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        c = np.concatenate(([0], np.cumsum(v)))
+        return c[window:] - c[:-window]
+
+    s1 = window_sum(x)
+    s2 = window_sum(x * x)
+    has_nan = window_sum(nan.astype(np.int64)) > 0
+    changes = np.concatenate(([0], (r[1:] != r[:-1]).astype(np.int64)))  # r[i] differs from r[i-1]
+    c = np.concatenate(([0], np.cumsum(changes)))
+    flat = (c[window:] - c[1 : n - window + 2]) == 0 if n >= window else np.empty(0, dtype=np.bool_)
+    mean = s1 / window
+    var = np.maximum(s2 - s1 * mean, 0.0) / (window - 1)
+    std = np.where(flat, 0.0, np.sqrt(var))
+    return mean + centre, std, has_nan
+
+
+def _warm(values: FloatArray, has_nan: npt.NDArray[np.bool_], n: int, window: int) -> FloatArray:
+    out = np.full(n, np.nan)
+    if n >= window:
+        out[window - 1 :] = np.where(has_nan, np.nan, values)
+    return out
+
+
+def rolling_volatility(returns: Any, window: int, periods_per_year: float) -> FloatArray:
+    """Annualised rolling volatility: std(r[i-w+1 .. i], ddof=1) * sqrt(ppy), as a fraction.
+
+    Same length as `returns`; the first `window - 1` values (and any window
+    containing a NaN) are NaN, like `Series.rolling(window).std()`.
+    """
+    r = as_values(returns)
+    _, std, has_nan = _rolling_moments(r, window)
+    return _warm(std * math.sqrt(periods_per_year), has_nan, len(r), window)
+
+
+def rolling_sharpe(returns: Any, window: int, periods_per_year: float) -> FloatArray:
+    """Annualised rolling Sharpe ratio: mean / std(ddof=1) * sqrt(ppy) over each window, risk-free 0.
+
+    Same length and warm-up as `rolling_volatility`. A window with no
+    dispersion (flat equity) is 0.0, the convention of `sharpe_ratio`.
+    (empyrical's `roll_sharpe_ratio` is the same number without the warm-up
+    prefix.)
+    """
+    r = as_values(returns)
+    mean, std, has_nan = _rolling_moments(r, window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = np.where(std > 0.0, mean / std, 0.0) * math.sqrt(periods_per_year)
+    return _warm(sharpe, has_nan, len(r), window)
+
+
+# --- distribution shape -------------------------------------------------------------------------
+
+
+def omega_ratio(returns: Any, threshold: float = 0.0) -> float | None:
+    """Omega = sum(max(r - t, 0)) / sum(max(t - r, 0)), `t` a per-period threshold.
+
+    The gains above the threshold over the shortfalls below it. `threshold`
+    is per period, not annual (empyrical's `omega_ratio(..., annualization=1)`).
+    None with fewer than 2 returns or no return below the threshold.
+    """
+    r = _clean(returns)
+    if len(r) < 2:
+        return None
+    excess = r - threshold
+    gains = float(excess[excess > 0.0].sum())
+    losses = -float(excess[excess < 0.0].sum())
+    return _finite(gains / losses) if losses > 0.0 else None
+
+
+def tail_ratio(returns: Any) -> float | None:
+    """95th percentile / |5th percentile| of the returns (numpy's linear interpolation).
+
+    Above 1 the right tail is fatter than the left. Unlike empyrical the
+    numerator keeps its sign, so a strategy whose best days are losses gets a
+    negative ratio. None for no returns or a 5th percentile of exactly 0.
+    """
+    r = _clean(returns)
+    if len(r) == 0:
+        return None
+    p5, p95 = np.percentile(r, [5.0, 95.0])
+    return _finite(float(p95) / abs(float(p5))) if p5 != 0.0 else None
+
+
+def _central_moments(r: FloatArray) -> tuple[float, float, float] | None:
+    """(m2, m3, m4) population central moments; None when the variance is 0 or lost to rounding."""
+    if len(r) < 2 or r.max() == r.min():
+        return None
+    mean = float(r.mean())
+    d = r - mean
+    d2 = d * d
+    m2 = float(d2.mean())
+    if m2 <= (np.finfo(np.float64).eps * mean) ** 2:  # scipy's precision-loss test
+        return None
+    return m2, float((d2 * d).mean()), float((d2 * d2).mean())
+
+
+def skewness(returns: Any) -> float | None:
+    """Biased sample skewness m3 / m2 ** 1.5 (population central moments).
+
+    This is `scipy.stats.skew(r)` with its default `bias=True`. None with
+    fewer than 2 returns or no dispersion.
+    """
+    m = _central_moments(_clean(returns))
+    return None if m is None else _finite(m[1] / m[0] ** 1.5)
+
+
+def excess_kurtosis(returns: Any) -> float | None:
+    """Biased excess kurtosis m4 / m2 ** 2 - 3 (0 for a normal distribution).
+
+    This is `scipy.stats.kurtosis(r)` with its defaults `fisher=True,
+    bias=True`. None with fewer than 2 returns or no dispersion.
+    """
+    m = _central_moments(_clean(returns))
+    return None if m is None else _finite(m[2] / m[0] ** 2 - 3.0)
+
+
+def ulcer_index(equity: Any) -> float:
+    """sqrt(mean(d[i] ** 2)) with d[i] = 100 * (e[i] / max(e[0..i]) - 1): RMS drawdown in %.
+
+    Every point counts (points at a peak contribute 0), so deep *and* long
+    drawdowns both raise it. 0.0 for a curve that never falls. After ruin
+    (equity <= 0) the drawdown is -100 %.
+    """
+    dd = drawdown_series(as_equity(equity)) * 100.0
+    return math.sqrt(float(dd @ dd) / len(dd))
+
+
+# --- exposure and turnover ----------------------------------------------------------------------
+
+
+def exposure_adjusted_return(total_return_pct: float | None, exposure_pct: float | None) -> float | None:
+    """total_return_pct / (exposure_pct / 100), in %: the return per unit of time in the market.
+
+    A strategy making 10 % while exposed 25 % of the time scores 40 %. None
+    if either input is None or the exposure is not positive.
+    """
+    if total_return_pct is None or exposure_pct is None or not exposure_pct > 0.0:
+        return None
+    return _finite(total_return_pct / (exposure_pct / 100.0))
+
+
+def turnover(traded_notional: float | None, average_equity: float, days: float) -> float | None:
+    """Annualised turnover: traded_notional / average_equity * 365 / days.
+
+    `traded_notional` sums |quantity x price| of every fill, buys and sells,
+    so one round trip of the whole account counts 2.0; 12.0 means the account
+    traded 12 times its average equity per year. None without a notional, a
+    positive average equity or a positive duration.
+    """
+    if traded_notional is None or not average_equity > 0.0 or not days > 0.0:
+        return None
+    return _finite(traded_notional / average_equity * 365.0 / days)
+
+
+# --- benchmark-relative -------------------------------------------------------------------------
+
+
+def alpha_beta(returns: Any, benchmark_returns: Any, periods_per_year: float) -> tuple[float | None, float | None]:
+    """CAPM regression r = alpha + beta * b (risk-free 0): (annualised alpha as a fraction, beta).
+
+    beta = cov(r, b) / var(b) (both population moments, so ddof cancels);
+    the per-period alpha is the intercept mean(r - beta * b), annualised by
+    compounding `(1 + alpha) ** ppy - 1` - exactly `empyrical.alpha_beta(r, b,
+    annualization=ppy)`. Pairs with a NaN on either side are dropped. (None,
+    None) with fewer than 2 pairs or a benchmark without variance; alpha
+    alone is None if compounding overflows.
+    """
+    r, b = _paired(returns, benchmark_returns)
+    if len(r) < 2 or b.max() == b.min():
+        return None, None
+    b_dev = b - b.mean()
+    var_b = float(b_dev @ b_dev)
+    if var_b <= 0.0:
+        return None, None
+    beta = float(b_dev @ r) / var_b
+    if not math.isfinite(beta):
+        return None, None
+    return _compound(float(r.mean()) - beta * float(b.mean()), periods_per_year), beta
+
+
+def information_ratio(returns: Any, benchmark_returns: Any, periods_per_year: float) -> float | None:
+    """mean(a) / std(a, ddof=1) * sqrt(ppy) with active returns a = r - b.
+
+    The annualised Sharpe ratio of the active return; empyrical's
+    `excess_sharpe` is the same without the sqrt(ppy). None with fewer than 2
+    pairs; 0.0 when the active return has no dispersion (the strategy *is*
+    the benchmark plus a constant).
+    """
+    r, b = _paired(returns, benchmark_returns)
+    if len(r) < 2:
+        return None
+    active = r - b
+    if active.max() == active.min():
+        return 0.0
+    mean = float(active.mean())
+    dev = active - mean
+    std = math.sqrt(float(dev @ dev) / (len(active) - 1))
+    return _finite(mean / std * math.sqrt(periods_per_year)) if std > 0.0 else 0.0
+
+
+# --- bundle -------------------------------------------------------------------------------------
+
+
+def extended_stats(
+    equity: Any,
+    ts: Any = None,
+    timeframe_ns: int | None = None,
+    benchmark_close: Any = None,
+    exposure_pct: float | None = None,
+    traded_notional: float | None = None,
+) -> dict[str, float | None]:
+    """The scalars of this module for one equity curve, keys in `EXTENDED_STAT_KEYS` order.
+
+    `equity` holds the curve's points at times `ts` (UTC ns; taken from the
+    index for a Series), `timeframe_ns` their spacing (the bar length, or bar
+    length x thinning for thinned points), which sets `periods_per_year`;
+    without it the median spacing of `ts` is used. `benchmark_close` is a
+    price series at the same points (buy & hold of the traded instrument).
+
+    - `omega`, `tail_ratio`, `skew`, `kurtosis` (excess): of the simple returns.
+    - `ulcer_index`: RMS drawdown in % (`ulcer_index`).
+    - `exposure_adjusted_return_pct`: (e[-1] / e[0] - 1) * 100 / (exposure_pct / 100).
+    - `turnover_ann`: traded_notional / mean(max(e, 0)) * 365 / days, days = (ts[-1] - ts[0]) / 1 day.
+    - `alpha_ann_pct`, `beta`, `information_ratio`: against the benchmark's returns.
+
+    Every value is a plain float or None (JSON-safe); missing inputs give None.
+    """
+    eq = as_equity(equity)
+    t = series_times(equity, ts)
+    if timeframe_ns is None:
+        steps = np.diff(t)
+        steps = steps[steps > 0]
+        timeframe_ns = int(np.median(steps)) if len(steps) else NS_PER_YEAR
+    ppy = periods_per_year(timeframe_ns)
+    r = simple_returns(eq)
+    days = (int(t[-1]) - int(t[0])) / NS_PER_DAY
+    total_pct = -100.0 if (eq <= 0.0).any() else (float(eq[-1]) / float(eq[0]) - 1.0) * 100.0
+    alpha: float | None = None
+    beta: float | None = None
+    info: float | None = None
+    if benchmark_close is not None:
+        close = as_values(benchmark_close)
+        if len(close) != len(eq):
+            raise ValueError(f"benchmark_close has {len(close)} values, equity {len(eq)}")
+        if (close > 0.0).all():
+            bench = close[1:] / close[:-1] - 1.0
+            alpha, beta = alpha_beta(r, bench, ppy)
+            info = information_ratio(r, bench, ppy)
+    out: dict[str, float | None] = {
+        "omega": omega_ratio(r),
+        "tail_ratio": tail_ratio(r),
+        "skew": skewness(r),
+        "kurtosis": excess_kurtosis(r),
+        "ulcer_index": ulcer_index(eq),
+        "exposure_adjusted_return_pct": exposure_adjusted_return(total_pct, exposure_pct),
+        "turnover_ann": turnover(traded_notional, float(np.maximum(eq, 0.0).mean()), days),
+        "alpha_ann_pct": None if alpha is None else alpha * 100.0,
+        "beta": beta,
+        "information_ratio": info,
+    }
+    return {k: None if v is None else _finite(float(v)) for k, v in out.items()}
