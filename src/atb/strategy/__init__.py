@@ -2,9 +2,9 @@
 
 from atb.strategy import indicators
 from atb.strategy.base import Strategy
-from atb.strategy.views import PortfolioView, PositionView
 from atb.strategy.params import Param, ParameterError
 from atb.strategy.series import LookAheadError, Series
+from atb.strategy.views import PortfolioView, PositionView
 
 __all__ = [
     "LookAheadError",
