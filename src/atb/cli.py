@@ -325,6 +325,13 @@ def _print_risk(payload: dict[str, Any]) -> None:
             parts = ", ".join(f"{s} {v:.3f}" for s, v in row["component_var_pct"].items())
             table.add_row(row["method"], f"{row['level']:.0%}", _fmt(row["var_pct"]), _fmt(row["cvar_pct"]), parts)
         out.print(table)
+        correlation = Table(title="Correlation of bar returns", title_justify="left")
+        correlation.add_column("")
+        for symbol in portfolio["symbols"]:
+            correlation.add_column(symbol, justify="right")
+        for symbol, row in zip(portfolio["symbols"], portfolio["correlation"], strict=True):
+            correlation.add_row(symbol, *(f"{value:.3f}" for value in row))
+        out.print(correlation)
 
 
 @app.command("report")

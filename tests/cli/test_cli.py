@@ -228,6 +228,8 @@ def test_risk_command_prints_every_method_and_a_portfolio() -> None:
     methods = {(row["method"], row["level"]) for row in payload["symbols"][0]["var"]}
     assert methods == {(m, lv) for m in ("historical", "normal", "cornish_fisher", "ewma") for lv in (0.95, 0.99)}
     assert payload["portfolio"]["symbols"] == ["BTC/USDT", "ETH/USDT"]
+    correlation = payload["portfolio"]["correlation"]
+    assert correlation[0][0] == 1.0 and 0.5 < correlation[0][1] < 1.0 and correlation[0][1] == correlation[1][0]
     for estimate in payload["portfolio"]["estimates"]:
         if estimate["method"] == "normal":  # Euler allocation: components add up to the total
             assert abs(sum(estimate["component_var_pct"].values()) - estimate["var_pct"]) < 1e-9

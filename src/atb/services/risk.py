@@ -89,6 +89,7 @@ def _portfolio(series: list[Bars], request: RiskRequest) -> dict[str, Any] | Non
     for method in ("normal", "historical"):
         for level in request.levels:
             risk = portfolio_var(matrix, weights, level=level, method=method)
+            out["correlation"] = risk.correlation.tolist()
             out["estimates"].append(
                 {
                     "method": method,
