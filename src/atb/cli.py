@@ -113,6 +113,7 @@ def backtest(
         err.print(f"[yellow]data:[/] {line}", highlight=False)
     if not quiet:
         _print_stats(console, outcome.result.stats, outcome.title)
+        _print_positions(console, outcome.result_dict())
     if report is not None:
         from atb.analytics.report import write_report
 
@@ -216,6 +217,30 @@ def _print_stats(console: Console, stats: dict[str, Any], title: str) -> None:
     for key, label in _STAT_LABELS.items():
         if key in stats:
             table.add_row(label, _fmt(stats[key]))
+    console.print(table)
+
+
+def _print_positions(console: Console, payload: dict[str, Any]) -> None:
+    positions = payload.get("positions") or []
+    if not positions:
+        return
+    from rich.table import Table
+
+    table = Table(title="Open positions at the end (marked at the last close)", title_justify="left")
+    columns = {
+        "symbol": "symbol",
+        "side": "side",
+        "quantity": "quantity",
+        "avg_entry_price": "avg entry",
+        "mark_price": "mark",
+        "unrealised_pnl": "unrealised",
+        "var_95_pct": "VaR 95 %",
+        "exit_cost_estimate": "exit cost",
+    }
+    for label in columns.values():
+        table.add_column(label, justify="left" if label in ("symbol", "side") else "right")
+    for row in positions:
+        table.add_row(*(_fmt(row.get(key)) for key in columns))
     console.print(table)
 
 

@@ -31,8 +31,11 @@ HEADINGS = (
     "Risk",
     "Equity curve",
     "Drawdown (underwater)",
+    "Drawdowns",
+    "Rolling Sharpe ratio (90 days)",
     "Price and trades",
     "Monthly returns",
+    "Yearly returns",
     "Trade return distribution",
     "Trades",
 )
@@ -165,6 +168,88 @@ def test_monthly_returns_match_pandas(report: str, result: dict[str, Any]) -> No
     assert monthly.yearly_pct[1] == pytest.approx((by_year.iloc[1] / by_year.iloc[0] - 1) * 100, rel=1e-12)
     z = _figure(report, "monthly-chart")[0]["z"]
     assert sum(v is not None for row in z for v in row) == len(months)
+
+
+def _section_rows(doc: str, sid: str) -> list[list[str]]:
+    """Cell texts of the first table in a section."""
+    section = doc[doc.index(f'<section id="{sid}"') :]
+    body = section[section.index("<tbody>") : section.index("</tbody>")]
+    return [re.findall(r"<td>(.*?)</td>", row) for row in body.split("<tr>")[1:]]
+
+
+def test_drawdowns_table(report: str, result: dict[str, Any]) -> None:
+    rows = _section_rows(report, "drawdowns")
+    assert len(rows) == 5 and 'data-rows="5"' in report
+    depths = [float(r[3].removesuffix(" %")) for r in rows]
+    assert depths == sorted(depths)
+    # Independent: the deepest drawdown of the points (anchored at the initial equity) via pandas cummax.
+    series = charts.equity_series(result)
+    eq = pd.Series(np.concatenate(([result["stats"]["initial_equity"]], series.equity)))
+    deepest = (eq / eq.cummax() - 1.0).min() * 100.0
+    assert depths[0] == pytest.approx(deepest, abs=0.005)
+    assert result["stats"]["max_drawdown_pct"] <= depths[0] < result["stats"]["max_drawdown_pct"] + 2.0
+    peak_at = eq.iloc[: int((eq / eq.cummax()).argmin()) + 1].idxmax()
+    assert rows[0][0] == _point_time(series, int(peak_at) - 1)
+    assert rows[0][2] == "not recovered"  # the final equity is far below the 2021 peak
+    assert all(r[2] != "not recovered" for r in rows[1:])
+
+
+def _point_time(series: charts.EquitySeries, k: int) -> str:
+    """Point k's time as the report prints it (k = -1: the anchor, at the first point's time)."""
+    ns = int(series.ts[max(k, 0)])
+    return pd.Timestamp(ns, tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_yearly_returns_table(report: str, result: dict[str, Any]) -> None:
+    rows = _section_rows(report, "yearly")
+    series = charts.equity_series(result)
+    eq = pd.Series(series.equity, index=pd.to_datetime(series.ts, utc=True))
+    year_end = eq.resample("YE").last()
+    ref = year_end.pct_change() * 100.0
+    ref.iloc[0] = (year_end.iloc[0] / result["stats"]["initial_equity"] - 1.0) * 100.0
+    assert [r[0] for r in rows] == [str(y) for y in range(2017, 2026)]
+    assert [r[1] for r in rows] == [f"{v:,.2f} %" for v in ref]
+    monthly = charts.monthly_returns(series, result["stats"]["initial_equity"])
+    assert [float(r[1].removesuffix(" %")) for r in rows] == pytest.approx(monthly.yearly_pct, abs=0.005)
+
+
+def test_rolling_sharpe_chart_matches_pandas(report: str, result: dict[str, Any]) -> None:
+    assert result["meta"]["timeframe_s"] == 7200 and result["meta"]["equity_every"] == 4
+    window = 270  # 90 days of points 8 hours apart
+    assert f'data-window="{window}"' in report
+    trace = _figure(report, "rolling-chart")[0]
+    series = charts.equity_series(result)
+    r = pd.Series(series.equity).pct_change().iloc[1:]
+    ref = (r.rolling(window).mean() / r.rolling(window).std() * math.sqrt(365 * 3)).dropna()
+    np.testing.assert_allclose(_values(trace["y"]), ref.to_numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(_values(trace["x"]), series.ts[ref.index] // 1_000_000)
+
+
+def test_extended_stats_in_performance_table(result: dict[str, Any]) -> None:
+    bars = load_ohlcv(sample_path("BTC_USDT_2h")).bars
+    doc = render_report(result, bars)
+    perf = dict(_section_rows(doc, "performance"))
+    series = charts.equity_series(result)
+    bh = charts.buy_hold(series, bars)
+    assert bh is not None
+    slope, _ = np.polyfit(np.diff(bh) / bh[:-1], np.diff(series.equity) / series.equity[:-1], 1)
+    assert perf["Beta vs buy &amp; hold"] == f"{slope:,.3f}"
+    stats = result["stats"]
+    assert perf["Return per unit of exposure"] == f"{stats['return_pct'] / stats['exposure_pct'] * 100:,.2f} %"
+    filled = [o for o in result["orders"] if o["price"] is not None]
+    notional = sum(float(o["filled_quantity"]) * float(o["price"]) for o in filled)
+    avg = float(series.equity.mean())
+    assert perf["Turnover (× average equity per year)"] == f"{notional / avg * 365 / stats['duration_days']:,.3f}"
+    for label in (
+        "Omega ratio (gains / losses around 0)",
+        "Skewness of returns",
+        "Information ratio vs buy &amp; hold",
+    ):
+        assert perf[label] != "— (undefined)"
+    # Without price data there is no benchmark: alpha and beta are undefined, not made up.
+    no_data = copy.deepcopy(result)
+    no_data["meta"]["data"][0]["source"] = "/nonexistent.parquet"
+    assert dict(_section_rows(render_report(no_data), "performance"))["Beta vs buy &amp; hold"] == "— (undefined)"
 
 
 def test_buy_hold_ends_at_the_stats_buy_hold_return(result: dict[str, Any]) -> None:

@@ -237,3 +237,20 @@ def test_risk_command_prints_every_method_and_a_portfolio() -> None:
     table = atb("risk")
     assert table.returncode == 0 and "VaR backtest" in table.stdout and "Order cost estimates" in table.stdout
     assert atb("risk", "--levels", "1.5").returncode == 2
+
+
+def test_open_position_metrics_at_the_end_of_a_run() -> None:
+    proc = atb("backtest", "-p", "short=true", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    result = orjson.loads(proc.stdout)
+    (position,) = result["positions"]  # stop-and-reverse always ends in a position
+    last = result["trades"][-1]
+    assert last["open"] and position["side"] == last["side"] and position["quantity"] == last["quantity"]
+    equity = Decimal(result["portfolio"]["equity"])
+    assert equity == Decimal(result["stats"]["final_equity_exact"])
+    assert (
+        Decimal(result["portfolio"]["cash"])
+        + (Decimal(position["notional"]) * (1 if position["side"] == "long" else -1))
+        == equity
+    )
+    assert "Open positions at the end" in proc.stderr

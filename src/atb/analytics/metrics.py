@@ -67,25 +67,34 @@ def as_values(x: Any) -> FloatArray:
     return arr
 
 
+def _utc_naive(times: Any) -> npt.NDArray[Any]:
+    """numpy times of a DatetimeIndex / datetime Series / array, tz-aware ones converted to naive UTC."""
+    if is_series(times) and hasattr(times, "dt"):  # a Series of datetimes
+        times = times.dt.tz_convert(None) if getattr(times.dt, "tz", None) is not None else times
+    elif getattr(times, "tz", None) is not None:  # a tz-aware DatetimeIndex
+        times = times.tz_convert(None)
+    return np.asarray(times.to_numpy() if hasattr(times, "to_numpy") else times)
+
+
 def series_times(x: Any, ts: Any = None) -> IntArray:
     """UTC epoch ns of each value: the Series' DatetimeIndex (naive = UTC), or `ts` for arrays.
 
-    Times must be non-decreasing (equal times are allowed so a curve can be
-    anchored at its first point's time).
+    `ts` may be int64 epoch ns or datetime64 values. Times must be
+    non-decreasing (equal times are allowed so a curve can be anchored at
+    its first point's time).
     """
-    if is_series(x) and ts is None:
-        raw = np.asarray(x.index.values)  # tz-aware indexes give UTC datetime64 here
+    if ts is None:
+        if not is_series(x):
+            raise ValueError("numpy input needs ts (UTC epoch ns)")
+        raw = _utc_naive(x.index)
         if raw.dtype.kind != "M":
             raise ValueError("a Series needs a DatetimeIndex (or pass ts)")
-        t = raw.astype("datetime64[ns]").astype(np.int64)
-    elif ts is None:
-        raise ValueError("numpy input needs ts (UTC epoch ns)")
     else:
-        t = np.asarray(ts.to_numpy() if is_series(ts) else ts)
-        if t.dtype.kind == "M":
-            t = t.astype("datetime64[ns]")
-        t = t.astype(np.int64)
-    if len(t) != len(x):
+        raw = _utc_naive(ts)
+    if raw.dtype.kind == "M":
+        raw = raw.astype("datetime64[ns]")
+    t = raw.astype(np.int64)
+    if t.ndim != 1 or len(t) != len(x):
         raise ValueError(f"{len(x)} values but {len(t)} timestamps")
     if len(t) > 1 and (np.diff(t) < 0).any():
         raise ValueError("timestamps must be non-decreasing")
@@ -211,12 +220,15 @@ def omega_ratio(returns: Any, threshold: float = 0.0) -> float | None:
     is per period, not annual (empyrical's `omega_ratio(..., annualization=1)`).
     None with fewer than 2 returns or no return below the threshold.
     """
-    r = _clean(returns)
+    return _omega(_clean(returns), threshold)
+
+
+def _omega(r: FloatArray, threshold: float = 0.0) -> float | None:
     if len(r) < 2:
         return None
     excess = r - threshold
-    gains = float(excess[excess > 0.0].sum())
-    losses = -float(excess[excess < 0.0].sum())
+    gains = float(np.maximum(excess, 0.0).sum())
+    losses = -float(np.minimum(excess, 0.0, out=excess).sum())
     return _finite(gains / losses) if losses > 0.0 else None
 
 
@@ -227,7 +239,10 @@ def tail_ratio(returns: Any) -> float | None:
     numerator keeps its sign, so a strategy whose best days are losses gets a
     negative ratio. None for no returns or a 5th percentile of exactly 0.
     """
-    r = _clean(returns)
+    return _tail(_clean(returns))
+
+
+def _tail(r: FloatArray) -> float | None:
     if len(r) == 0:
         return None
     p5, p95 = np.percentile(r, [5.0, 95.0])
@@ -239,12 +254,21 @@ def _central_moments(r: FloatArray) -> tuple[float, float, float] | None:
     if len(r) < 2 or r.max() == r.min():
         return None
     mean = float(r.mean())
+    n = len(r)
     d = r - mean
     d2 = d * d
-    m2 = float(d2.mean())
+    m2 = float(d2.sum()) / n
     if m2 <= (np.finfo(np.float64).eps * mean) ** 2:  # scipy's precision-loss test
         return None
-    return m2, float((d2 * d).mean()), float((d2 * d2).mean())
+    return m2, float(d2 @ d) / n, float(d2 @ d2) / n
+
+
+def _skew(m: tuple[float, float, float] | None) -> float | None:
+    return None if m is None else _finite(m[1] / m[0] ** 1.5)
+
+
+def _kurt(m: tuple[float, float, float] | None) -> float | None:
+    return None if m is None else _finite(m[2] / m[0] ** 2 - 3.0)
 
 
 def skewness(returns: Any) -> float | None:
@@ -253,8 +277,7 @@ def skewness(returns: Any) -> float | None:
     This is `scipy.stats.skew(r)` with its default `bias=True`. None with
     fewer than 2 returns or no dispersion.
     """
-    m = _central_moments(_clean(returns))
-    return None if m is None else _finite(m[1] / m[0] ** 1.5)
+    return _skew(_central_moments(_clean(returns)))
 
 
 def excess_kurtosis(returns: Any) -> float | None:
@@ -263,8 +286,7 @@ def excess_kurtosis(returns: Any) -> float | None:
     This is `scipy.stats.kurtosis(r)` with its defaults `fisher=True,
     bias=True`. None with fewer than 2 returns or no dispersion.
     """
-    m = _central_moments(_clean(returns))
-    return None if m is None else _finite(m[2] / m[0] ** 2 - 3.0)
+    return _kurt(_central_moments(_clean(returns)))
 
 
 def ulcer_index(equity: Any) -> float:
@@ -318,7 +340,10 @@ def alpha_beta(returns: Any, benchmark_returns: Any, periods_per_year: float) ->
     None) with fewer than 2 pairs or a benchmark without variance; alpha
     alone is None if compounding overflows.
     """
-    r, b = _paired(returns, benchmark_returns)
+    return _alpha_beta(*_paired(returns, benchmark_returns), periods_per_year)
+
+
+def _alpha_beta(r: FloatArray, b: FloatArray, periods_per_year: float) -> tuple[float | None, float | None]:
     if len(r) < 2 or b.max() == b.min():
         return None, None
     b_dev = b - b.mean()
@@ -336,19 +361,25 @@ def information_ratio(returns: Any, benchmark_returns: Any, periods_per_year: fl
 
     The annualised Sharpe ratio of the active return; empyrical's
     `excess_sharpe` is the same without the sqrt(ppy). None with fewer than 2
-    pairs; 0.0 when the active return has no dispersion (the strategy *is*
-    the benchmark plus a constant).
+    pairs; 0.0 when the active return has no dispersion beyond float
+    rounding (the strategy *is* the benchmark plus a constant).
     """
-    r, b = _paired(returns, benchmark_returns)
+    return _information(*_paired(returns, benchmark_returns), periods_per_year)
+
+
+def _information(r: FloatArray, b: FloatArray, periods_per_year: float) -> float | None:
     if len(r) < 2:
         return None
     active = r - b
-    if active.max() == active.min():
-        return 0.0
     mean = float(active.mean())
     dev = active - mean
     std = math.sqrt(float(dev @ dev) / (len(active) - 1))
-    return _finite(mean / std * math.sqrt(periods_per_year)) if std > 0.0 else 0.0
+    # r - b rounds each difference by up to eps * max(|r|, |b|): a tracking error that small is
+    # rounding noise (the strategy *is* the benchmark plus a constant), not a tiny real risk.
+    noise = 4.0 * np.finfo(np.float64).eps * max(float(np.abs(r).max()), float(np.abs(b).max()))
+    if std <= noise:
+        return 0.0
+    return _finite(mean / std * math.sqrt(periods_per_year))
 
 
 # --- bundle -------------------------------------------------------------------------------------
@@ -378,8 +409,19 @@ def extended_stats(
 
     Every value is a plain float or None (JSON-safe); missing inputs give None.
     """
-    eq = as_equity(equity)
-    t = series_times(equity, ts)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd magnitudes overflow to inf -> None below
+        return _extended(as_equity(equity), series_times(equity, ts), timeframe_ns, benchmark_close,
+                         exposure_pct, traded_notional)  # fmt: skip
+
+
+def _extended(
+    eq: FloatArray,
+    t: IntArray,
+    timeframe_ns: int | None,
+    benchmark_close: Any,
+    exposure_pct: float | None,
+    traded_notional: float | None,
+) -> dict[str, float | None]:
     if timeframe_ns is None:
         steps = np.diff(t)
         steps = steps[steps > 0]
@@ -388,6 +430,7 @@ def extended_stats(
     r = simple_returns(eq)
     days = (int(t[-1]) - int(t[0])) / NS_PER_DAY
     total_pct = -100.0 if (eq <= 0.0).any() else (float(eq[-1]) / float(eq[0]) - 1.0) * 100.0
+    moments = _central_moments(r)  # r comes from a finite curve: no NaN to drop
     alpha: float | None = None
     beta: float | None = None
     info: float | None = None
@@ -397,13 +440,13 @@ def extended_stats(
             raise ValueError(f"benchmark_close has {len(close)} values, equity {len(eq)}")
         if (close > 0.0).all():
             bench = close[1:] / close[:-1] - 1.0
-            alpha, beta = alpha_beta(r, bench, ppy)
-            info = information_ratio(r, bench, ppy)
+            alpha, beta = _alpha_beta(r, bench, ppy)
+            info = _information(r, bench, ppy)
     out: dict[str, float | None] = {
-        "omega": omega_ratio(r),
-        "tail_ratio": tail_ratio(r),
-        "skew": skewness(r),
-        "kurtosis": excess_kurtosis(r),
+        "omega": _omega(r),
+        "tail_ratio": _tail(r),
+        "skew": _skew(moments),
+        "kurtosis": _kurt(moments),
         "ulcer_index": ulcer_index(eq),
         "exposure_adjusted_return_pct": exposure_adjusted_return(total_pct, exposure_pct),
         "turnover_ann": turnover(traded_notional, float(np.maximum(eq, 0.0).mean()), days),

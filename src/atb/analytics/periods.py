@@ -94,7 +94,7 @@ def period_returns(
     is_last = np.append(ids[1:] != ids[:-1], True)
     ends = eq[is_last]
     r = simple_returns(np.concatenate(([eq[0]], ends)))
-    labels = np.datetime_as_string(ids[is_last], unit=unit)
+    labels = ids[is_last].astype(str)  # datetime64[M] -> "2021-05", [Y] -> "2021"
     return [
         (str(label), value * 100.0 if math.isfinite(value) else None)
         for label, value in zip(labels, r.tolist(), strict=True)

@@ -23,6 +23,8 @@ import numpy as np
 import orjson
 
 from atb.analytics import report_charts as charts
+from atb.analytics.metrics import EXTENDED_STAT_KEYS, exposure_adjusted_return, extended_stats, rolling_sharpe, turnover
+from atb.analytics.periods import drawdown_table, period_returns
 from atb.data.bars import Bars
 from atb.errors import UserInputError
 
@@ -146,6 +148,16 @@ _STAT_LABELS: dict[str, tuple[str, str]] = {
     "expectancy_pct": ("Expectancy per trade", "pct"),
     "sqn": ("SQN (system quality number)", "ratio"),
     "fees": ("Fees paid", "money"),
+    "omega": ("Omega ratio (gains / losses around 0)", "ratio"),
+    "tail_ratio": ("Tail ratio (95th pct / |5th pct|)", "ratio"),
+    "skew": ("Skewness of returns", "ratio"),
+    "kurtosis": ("Excess kurtosis of returns", "ratio"),
+    "ulcer_index": ("Ulcer index (RMS drawdown, %)", "ratio"),
+    "exposure_adjusted_return_pct": ("Return per unit of exposure", "pct"),
+    "turnover_ann": ("Turnover (× average equity per year)", "ratio"),
+    "alpha_ann_pct": ("Alpha vs buy & hold (annualised)", "pct"),
+    "beta": ("Beta vs buy & hold", "ratio"),
+    "information_ratio": ("Information ratio vs buy & hold", "ratio"),
 }
 _RISK_KEYS = (
     "var_95_pct",
@@ -252,9 +264,31 @@ def _header(result: dict[str, Any], title: str) -> str:
     return f"<header><h1>{_e(title)}</h1><dl>{items}</dl>{data_html}</header>"
 
 
-def _stats_sections(result: dict[str, Any], currency: str) -> str:
+def _extended(result: dict[str, Any], series: charts.EquitySeries, bh: Any) -> dict[str, float | None]:
+    """`extended_stats` of the equity points; exposure-adjusted return and turnover from the exact stats."""
+    stats = result["stats"]
+    if len(series.ts) == 0:
+        return dict.fromkeys(EXTENDED_STAT_KEYS)
+    notional = 0.0
+    for order in result.get("orders") or []:
+        try:
+            notional += abs(float(order["filled_quantity"]) * float(order["price"]))
+        except (KeyError, TypeError, ValueError):  # unfilled: no price
+            continue
+    step = charts.point_spacing_ns(result, series)
+    ext = extended_stats(series.equity, series.ts, step, bh, stats.get("exposure_pct"), notional)
+    ret, exposure, days = stats.get("return_pct"), stats.get("exposure_pct"), stats.get("duration_days")
+    if isinstance(ret, int | float) and isinstance(exposure, int | float):
+        ext["exposure_adjusted_return_pct"] = exposure_adjusted_return(ret, exposure)
+    if isinstance(days, int | float):
+        ext["turnover_ann"] = turnover(notional, float(np.maximum(series.equity, 0.0).mean()), days)
+    return ext
+
+
+def _stats_sections(result: dict[str, Any], currency: str, extended: dict[str, float | None]) -> str:
     stats = result["stats"]
     perf = [[_e(stat_label(k)), _stat_value(k, v, currency)] for k, v in stats.items() if k not in _RISK_KEYS]
+    perf += [[_e(stat_label(k)), _stat_value(k, v, currency)] for k, v in extended.items() if k not in stats]
     final = stats.get("final_equity")
     risk = []
     for key in _RISK_KEYS:
@@ -270,7 +304,10 @@ def _stats_sections(result: dict[str, Any], currency: str) -> str:
         "exceeded in 5 % of bars, and the average loss in those bars. The amount is that share of the final equity.</p>"
     )
     return (
-        f'<section id="performance"><h2>Performance</h2>{_table(["Statistic", "Value"], perf, "stats")}</section>'
+        f'<section id="performance"><h2>Performance</h2>{_table(["Statistic", "Value"], perf, "stats")}'
+        '<p class="note">Omega to information ratio are computed from the equity points in the result '
+        "(thinned curves give coarser returns); alpha, beta and the information ratio are against buy &amp; hold "
+        "of the primary instrument.</p></section>"
         f'<section id="risk"><h2>Risk</h2>{_table(["Measure", "Value", "At final equity"], risk, "stats")}'
         f"{note}</section>"
     )
@@ -366,14 +403,54 @@ def _note(text: str) -> str:
     return f'<p class="note">{_e(text)}</p>'
 
 
-def _chart_sections(result: dict[str, Any], bars: Bars | None, bars_note: str | None) -> list[str]:
+def _drawdowns_section(anchored: charts.EquitySeries) -> str:
+    rows = [
+        [
+            _stat_value("start", r["start"], ""),
+            _stat_value("start", r["valley"], ""),
+            "not recovered" if r["recovery"] is None else _stat_value("start", r["recovery"], ""),
+            f"{_num(r['depth_pct'])} %",
+            _days(r["length_days"]),
+            _days(r["valley_days"]),
+        ]
+        for r in (drawdown_table(anchored.equity, anchored.ts) if len(anchored.ts) else [])
+    ]
+    head = ["Peak", "Valley", "Recovery", "Depth", "Length", "Peak to valley"]
+    body = _note("The five deepest drawdowns of the equity points (from the initial equity).")
+    body += _table(head, rows, "stats") if rows else _note("Never below a previous peak.")
+    return _section("drawdowns", "Drawdowns", body, f' data-rows="{len(rows)}"')
+
+
+def _yearly_section(anchored: charts.EquitySeries) -> str:
+    years = period_returns(anchored.equity, anchored.ts, "year") if len(anchored.ts) else []
+    rows = [[_e(label), f"{_num(value)} %"] for label, value in years]
+    body = _note("Return of each calendar year (UTC), year-end equity over the previous year-end (or initial).")
+    body += _table(["Year", "Return"], rows, "stats") if rows else _note("No equity points.")
+    return _section("yearly", "Yearly returns", body, f' data-years="{len(rows)}"')
+
+
+def _rolling_section(result: dict[str, Any], series: charts.EquitySeries) -> str:
+    step = charts.point_spacing_ns(result, series)
+    window = max(2, round(charts.ROLLING_DAYS * 86_400 * 10**9 / step))
+    heading = f"Rolling Sharpe ratio ({charts.ROLLING_DAYS} days)"
+    if len(series.equity) <= window or (series.equity <= 0.0).any():
+        return _section("rolling", heading, _note("Not enough equity points for one window."))
+    r = series.equity[1:] / series.equity[:-1] - 1.0
+    sharpe = rolling_sharpe(r, window, 365 * 86_400 * 10**9 / step)
+    body = _note(f"Annualised Sharpe ratio (rf 0) over the last {window:,} equity points, about 90 days.")
+    body += _figure_div(charts.rolling_sharpe_figure(series.ts[1:], sharpe, charts.ROLLING_DAYS), "rolling-chart")
+    return _section("rolling", heading, body, f' data-window="{window}"')
+
+
+def _chart_sections(
+    result: dict[str, Any], bars: Bars | None, bars_note: str | None, series: charts.EquitySeries, bh: Any
+) -> list[str]:
     meta, stats = result["meta"], result["stats"]
     symbols = [str(s) for s in meta.get("symbols") or []]
     primary = bars.symbol if bars is not None else (symbols[0] if symbols else "")
-    series = charts.equity_series(result)
     out: list[str] = []
+    anchored = charts.anchored(series, stats.get("initial_equity"))
 
-    bh = charts.buy_hold(series, bars) if bars is not None else None
     body = _figure_div(charts.equity_figure(series, bh, primary), "equity-chart")
     if bh is None:
         why = bars_note or "the price data does not cover the equity curve"
@@ -389,6 +466,8 @@ def _chart_sections(result: dict[str, Any], bars: Bars | None, bars_note: str | 
         )
     dd_chart = _figure_div(charts.drawdown_figure(series), "drawdown-chart")
     out.append(_section("drawdown", "Drawdown (underwater)", dd_note + dd_chart))
+    out.append(_drawdowns_section(anchored))
+    out.append(_rolling_section(result, series))
 
     if bars is None or len(bars) == 0:
         out.append(_section("price", "Price and trades", _note(f"No candlestick chart: {bars_note or 'no bars'}.")))
@@ -416,6 +495,7 @@ def _chart_sections(result: dict[str, Any], bars: Bars | None, bars_note: str | 
     else:
         body = _note("No equity points.")
     out.append(_section("monthly", "Monthly returns", body, f' data-months="{monthly.months}"'))
+    out.append(_yearly_section(anchored))
 
     returns = np.array(
         [float(t["return_pct"]) for t in result["trades"] if not t.get("open") and t.get("return_pct") is not None]
@@ -442,10 +522,12 @@ def render_report(result: dict[str, Any], bars: Bars | None = None, *, title: st
     if bars is None:
         bars, bars_note = _primary_bars(result)
     currency = symbols[0].split("/")[-1] if symbols and "/" in symbols[0] else ""
+    series = charts.equity_series(result)
+    bh = charts.buy_hold(series, bars) if bars is not None else None
     parts = [
         _header(result, title),
-        _stats_sections(result, currency),
-        *_chart_sections(result, bars, bars_note),
+        _stats_sections(result, currency, _extended(result, series, bh)),
+        *_chart_sections(result, bars, bars_note, series, bh),
         _trades_table(result["trades"]),
     ]
     plotly_js: str = plotly.offline.get_plotlyjs()

@@ -29,6 +29,9 @@ Figure = dict[str, Any]
 MAX_CANDLES = 4_000
 """Candles drawn at most; longer series are aggregated into equal buckets of consecutive bars."""
 
+ROLLING_DAYS = 90
+"""Window of the rolling Sharpe chart, in days (converted to equity points)."""
+
 GREEN = "#2e9d52"
 RED = "#d1495b"
 GREY = "#7f8c8d"
@@ -97,6 +100,24 @@ def equity_series(result: dict[str, Any]) -> EquitySeries:
         ts=parse_times([p["time"] for p in points]),
         equity=np.array([float(p["equity"]) for p in points], dtype=np.float64),
     )
+
+
+def point_spacing_ns(result: dict[str, Any], series: EquitySeries) -> int:
+    """Time between equity points: timeframe x `equity_every`, else the median gap of the points (else 1 day)."""
+    meta = result["meta"]
+    tf, every = meta.get("timeframe_s"), meta.get("equity_every") or 1
+    if isinstance(tf, int | float) and tf > 0 and isinstance(every, int) and every >= 1:
+        return int(tf * every * 1_000_000_000)
+    gaps = np.diff(series.ts)
+    gaps = gaps[gaps > 0]
+    return int(np.median(gaps)) if len(gaps) else 86_400 * 1_000_000_000
+
+
+def anchored(series: EquitySeries, initial: Any) -> EquitySeries:
+    """The points preceded by the initial equity at the first point's time, so tables start from the cash."""
+    if not isinstance(initial, int | float) or isinstance(initial, bool) or initial <= 0 or len(series.ts) == 0:
+        return series
+    return EquitySeries(np.insert(series.ts, 0, series.ts[0]), np.insert(series.equity, 0, float(initial)))
 
 
 def buy_hold(series: EquitySeries, bars: Bars) -> FloatArray | None:
@@ -171,6 +192,23 @@ def drawdown_figure(series: EquitySeries) -> Figure:
         "hovertemplate": "%{y:.2f} %",
     }
     return {"data": [trace], "layout": _layout(260, showlegend=False, yaxis={"title": {"text": "Drawdown %"}})}
+
+
+def rolling_sharpe_figure(ts: IntArray, sharpe: FloatArray, days: int) -> Figure:
+    """Rolling Sharpe line from the first complete window on (the NaN warm-up is not drawn)."""
+    keep = ~np.isnan(sharpe)
+    trace = {
+        "type": "scatter",
+        "mode": "lines",
+        "name": f"Sharpe ({days} d)",
+        "x": typed(to_ms(ts[keep])),
+        "y": typed(sharpe[keep], "f4"),
+        "line": {"color": BLUE, "width": 1.2},
+        "hovertemplate": "%{y:.2f}",
+    }
+    zero = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0, "y1": 0, "line": {"color": GREY, "width": 1}}
+    layout = _layout(260, showlegend=False, shapes=[zero], yaxis={"title": {"text": "Sharpe (annualised)"}})
+    return {"data": [trace], "layout": layout}
 
 
 # --- candles and trades ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,31 @@ class BacktestOutcome:
             }
             for r in self.reports
         ]
+        payload.update(self.position_snapshot())
         self._payload = payload
         return payload
+
+    def position_snapshot(self) -> dict[str, Any]:
+        """Open positions and the portfolio at the end of the run, by the shared position metrics service."""
+        from atb.analytics.positions import portfolio_metrics
+
+        result = self.result
+        bars_by_symbol = {bars.symbol: bars for bars in self.bars}
+        instruments = {str(p.instrument.id): p.instrument for p in result.account.positions.values()}
+        marks = {}
+        for symbol, bars in bars_by_symbol.items():
+            inst = instruments.get(symbol)
+            if inst is not None:
+                marks[symbol] = Decimal(repr(float(bars.close[-1]))).quantize(inst.tick)
+        last = self.bars[0]
+        now_ns = int(last.ts[-1]) + last.timeframe_ns
+        precision = result.account.currency.precision
+        curve = [Decimal(result.equity_exact[i]).scaleb(-precision) for i in sorted(result.equity_exact)]
+        portfolio = portfolio_metrics(
+            result.account, marks, now_ns=now_ns, bars=bars_by_symbol, equity_curve=curve
+        ).as_dict()
+        positions = portfolio.pop("positions")
+        return {"positions": positions, "portfolio": portfolio}
 
 
 def _expand(paths: list[Path]) -> list[Path]:
