@@ -333,3 +333,14 @@ def test_extended_stats_absurd_magnitudes_are_none_not_inf() -> None:
     stats = extended_stats(np.array([1e-300, 1e300, 1e-300, 1e300]), ts, HOUR, np.array([1.0, 2.0, 1.0, 2.0]))
     assert all(v is None or math.isfinite(v) for v in stats.values())
     orjson.dumps(stats)
+
+
+def test_rolling_nearly_flat_window_after_a_volatile_stretch() -> None:
+    """Cumulative-sum rounding must not leak into a quiet window: checked against a direct two-pass std."""
+    quiet = 1e-4 + np.random.default_rng(4).normal(0.0, 1e-11, 300)
+    r = np.concatenate((_returns(9, 100_000) * 10.0, quiet))
+    vol = rolling_volatility(r, 200, 1.0)
+    sharpe = rolling_sharpe(r, 200, 1.0)
+    last = r[-200:]
+    assert vol[-1] == pytest.approx(last.std(ddof=1), rel=1e-6)
+    assert sharpe[-1] == pytest.approx(last.mean() / last.std(ddof=1), rel=1e-6)

@@ -147,11 +147,13 @@ def _compound(mean: float, ppy: float) -> float | None:
 def _rolling_moments(r: FloatArray, window: int) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """Rolling mean, sample std (ddof=1) and "window holds a NaN" for windows ending at each index.
 
-    Cumulative sums of the *centred* returns keep the cancellation error of
-    sum-of-squares differences near eps * n * global variance. A window whose
-    values are all identical gets a std of exactly 0 (counted via a
-    cumulative sum of value changes), so flat stretches never show a
-    rounding-noise std.
+    Differences of cumulative sums of the *centred* returns give every
+    window in O(n); their rounding error is about eps x the cumulative sum of
+    squares, so a window whose sum of squared deviations is below 1e-6 of
+    that (a nearly flat stretch in a long volatile series) is recomputed
+    directly, two-pass, from its values. A window whose values are all identical gets
+    a std of exactly 0 (via a cumulative count of value changes), so flat
+    stretches never show a rounding-noise std.
     """
     if window < 2:
         raise ValueError(f"window must be at least 2, got {window}")
@@ -161,20 +163,25 @@ def _rolling_moments(r: FloatArray, window: int) -> tuple[FloatArray, FloatArray
     centre = float(x.mean()) if n else 0.0
     x = x - centre
 
-    def window_sum(v: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        c = np.concatenate(([0], np.cumsum(v)))
-        return c[window:] - c[:-window]
+    def cumulative(v: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return np.concatenate(([0], np.cumsum(v)))
 
-    s1 = window_sum(x)
-    s2 = window_sum(x * x)
-    has_nan = window_sum(nan.astype(np.int64)) > 0
-    changes = np.concatenate(([0], (r[1:] != r[:-1]).astype(np.int64)))  # r[i] differs from r[i-1]
-    c = np.concatenate(([0], np.cumsum(changes)))
-    flat = (c[window:] - c[1 : n - window + 2]) == 0 if n >= window else np.empty(0, dtype=np.bool_)
-    mean = s1 / window
-    var = np.maximum(s2 - s1 * mean, 0.0) / (window - 1)
+    c1, c2 = cumulative(x), cumulative(x * x)
+    s1, s2 = c1[window:] - c1[:-window], c2[window:] - c2[:-window]
+    cn = cumulative(nan.astype(np.int64))
+    has_nan = (cn[window:] - cn[:-window]) > 0
+    changes = cumulative(np.concatenate(([0], (r[1:] != r[:-1]).astype(np.int64))))  # r[i] != r[i-1]
+    flat = (changes[window:] - changes[1 : n - window + 2]) == 0 if n >= window else np.zeros(0, dtype=np.bool_)
+    mean = s1 / window + centre
+    ssd = s2 - s1 * s1 / window  # sum of squared deviations of each window
+    var = np.maximum(ssd, 0.0) / (window - 1)
+    redo = np.flatnonzero((ssd <= 1e-6 * c2[window:]) & ~flat & ~has_nan)
+    if len(redo):
+        exact = np.lib.stride_tricks.sliding_window_view(np.where(nan, 0.0, r), window)[redo]
+        mean[redo] = exact.mean(axis=1)
+        var[redo] = ((exact - mean[redo, None]) ** 2).sum(axis=1) / (window - 1)
     std = np.where(flat, 0.0, np.sqrt(var))
-    return mean + centre, std, has_nan
+    return mean, std, has_nan
 
 
 def _warm(values: FloatArray, has_nan: npt.NDArray[np.bool_], n: int, window: int) -> FloatArray:

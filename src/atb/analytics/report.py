@@ -13,9 +13,7 @@ this module is imported by the CLI, and plotly must not slow down
 
 from __future__ import annotations
 
-import html
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,12 @@ import orjson
 from atb.analytics import report_charts as charts
 from atb.analytics.metrics import EXTENDED_STAT_KEYS, exposure_adjusted_return, extended_stats, rolling_sharpe, turnover
 from atb.analytics.periods import drawdown_table, period_returns
+from atb.analytics.report_html import days as _days
+from atb.analytics.report_html import escape as _e
+from atb.analytics.report_html import note as _note
+from atb.analytics.report_html import num as _num
+from atb.analytics.report_html import section as _section
+from atb.analytics.report_html import table as _table
 from atb.data.bars import Bars
 from atb.errors import UserInputError
 
@@ -90,26 +94,6 @@ def _primary_bars(result: dict[str, Any]) -> tuple[Bars | None, str | None]:
 
 
 # --- formatting ---------------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _num(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return _e(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return _e(value)
-    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
-
-
-def _days(value: Any) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return _num(value)
-    return f"{value:,.1f} d" if value >= 1 else f"{value * 24:,.1f} h"
 
 
 _STAT_LABELS: dict[str, tuple[str, str]] = {
@@ -201,13 +185,6 @@ def _kind_from_name(key: str) -> str:
     if key.endswith("_days"):
         return "days"
     return "ratio"
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
-    """Cells are already-escaped HTML."""
-    th = "".join(f"<th>{h}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _timeframe(seconds: Any) -> str:
@@ -393,14 +370,6 @@ def _figure_div(fig: charts.Figure, div_id: str) -> str:
         default_height=height,
     )
     return out
-
-
-def _section(sid: str, heading: str, body: str, attrs: str = "") -> str:
-    return f'<section id="{sid}"{attrs}><h2>{heading}</h2>{body}</section>'
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
 
 
 def _drawdowns_section(anchored: charts.EquitySeries) -> str:
