@@ -30,6 +30,20 @@ out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
+def _check_writable(path: Path | str | None) -> None:
+    """Fail before a long run, not after it, when an output file cannot be written."""
+    if path is None or str(path) == "-":
+        return
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UserInputError(f"{target} is a folder; give a file name")
+    if not parent.is_dir():
+        raise UserInputError(f"cannot write {target}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserInputError(f"cannot write {target}: folder {parent} is not writable")
+
+
 def _parse_pairs(pairs: list[str]) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for item in pairs:
@@ -85,6 +99,8 @@ def backtest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")] = False,
 ) -> None:
     """Run a backtest and print its statistics."""
+    _check_writable(json_out)
+    _check_writable(report)
     from atb.services.backtest import BacktestRequest, run_backtest_request
 
     request = BacktestRequest(
@@ -264,6 +280,7 @@ def risk(
 
     from atb.services.risk import RiskRequest, parse_levels, run_risk_request
 
+    _check_writable(json_out)
     try:
         parsed_weights = None if weights is None else [float(w) for w in weights.split(",")]
     except ValueError:
@@ -367,7 +384,9 @@ def report_command(
     """Rebuild the HTML report from a saved result JSON."""
     from atb.analytics.report import load_result, write_report
 
-    written = write_report(load_result(result), output or result.with_suffix(".html"))
+    target = output or result.with_suffix(".html")
+    _check_writable(target)
+    written = write_report(load_result(result), target)
     out.print(f"report written to {written}")
 
 
@@ -429,6 +448,9 @@ def main() -> None:
         raise SystemExit(2) from None
     except AtbError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        err.print(f"[red]error:[/] {exc.strerror or exc}: {exc.filename or ''}", highlight=False)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -122,6 +122,10 @@ def test_json_to_stdout_is_parseable_and_table_goes_to_stderr() -> None:
         (["backtest", "--slippage", "lots"], "slippage"),
         (["backtest", "--cash", "ten"], "cash"),
         (["backtest", "--strategy", "/nonexistent/strat.py"], "does not exist"),
+        (["backtest", "--json", "/nonexistent/dir/out.json"], "folder /nonexistent/dir does not exist"),
+        (["backtest", "--report", "/nonexistent/dir/r.html"], "does not exist"),
+        (["risk", "--window", "5"], "at least 10"),
+        (["risk", "--weights", "a,b"], "must be numbers"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(args: list[str], message: str) -> None:
