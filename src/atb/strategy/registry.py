@@ -22,7 +22,7 @@ BUILTIN_MODULES = {
 
 
 class StrategyNotFoundError(UserInputError):
-    pass
+    """No built-in of that name, or a strategy file that does not define one usable class."""
 
 
 def builtin_names() -> list[str]:
