@@ -309,10 +309,10 @@ class Strategy:
             self.close(sym)
             lots = 0
         if direction and not lots:
-            if direction > 0:
-                self.buy(fraction=fraction, symbol=sym)
-            else:
-                self.sell(fraction=fraction, symbol=sym)
+            # the same request `buy(fraction=...)` / `sell(fraction=...)` builds, without re-checking its arguments
+            side = OrderSide.BUY if direction > 0 else OrderSide.SELL
+            amount = _exact(fraction, "fraction")
+            self.ctx.submit(OrderRequest(sym, side, _MARKET, None, None, amount, None, None, _GTC, False, False, ""))
 
     def order_target(self, fraction: Number, symbol: str | None = None, *, tag: str = "") -> Order | None:
         """Trade toward holding `fraction` of equity in `symbol` (negative = short), valued at the last close.
