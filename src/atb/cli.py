@@ -430,6 +430,92 @@ def data_check(
     out.print(result.report.describe(), highlight=False)
 
 
+@data_app.command("download")
+def data_download(
+    symbols: Annotated[str, typer.Option(help="Comma-separated unified symbols, e.g. BTC/USDT,ETH/USDT.")],
+    since: Annotated[str, typer.Option(help="First bar (UTC): 2024-01-01 or 2024-01-01T12:00.")],
+    exchange: Annotated[str, typer.Option(help="ccxt exchange id.")] = "binance",
+    timeframe: Annotated[str, typer.Option(help="Bar length, e.g. 1m, 5m, 1h, 1d.")] = "1h",
+    until: Annotated[str | None, typer.Option(help="Stop before this time (UTC); default: now.")] = None,
+    store: Annotated[Path, typer.Option(help="Folder of the Parquet store.")] = Path("market-data"),
+    api_url: Annotated[
+        str | None, typer.Option(help="Base URL replacing the exchange's API host (a local test venue).")
+    ] = None,
+) -> None:
+    """Download OHLCV bars through ccxt into the Parquet store; re-running resumes where it ended."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from atb.data.download import download
+    from atb.data.store import OhlcvStore
+    from atb.venues.ccxt_client import make_ccxt_client
+    from atb.venues.retry import retry_idempotent
+
+    since_ms, until_ms = _parse_time(since, "--since"), None if until is None else _parse_time(until, "--until")
+    names = [s.strip() for s in symbols.split(",") if s.strip()]
+    if not names:
+        raise UserInputError("--symbols names no symbol")
+    client = _RetryingReads(make_ccxt_client(exchange, api_url=api_url), retry_idempotent)
+    with Progress(TextColumn("{task.description}"), BarColumn(), console=err, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(symbol: str, done: int, total: int) -> None:
+            if symbol not in tasks:
+                tasks[symbol] = progress.add_task(symbol, total=max(total, 1))
+            progress.update(tasks[symbol], completed=done, total=max(total, 1))
+
+        results = download(client, OhlcvStore(store), exchange, names, timeframe, since_ms, until_ms, progress=update)
+    for result in results:
+        gaps = f"; {result.gaps.describe()}" if result.gaps.count else ""
+        out.print(
+            f"{result.symbol}: {result.rows_added:,} new bars in {result.requests} requests{gaps}", highlight=False
+        )
+
+
+@data_app.command("list")
+def data_list(store: Annotated[Path, typer.Option(help="Folder of the Parquet store.")] = Path("market-data")) -> None:
+    """Show what the Parquet store holds."""
+    from rich.table import Table
+
+    from atb.data.store import OhlcvStore
+    from atb.data.validation import format_ts
+
+    table = Table(title=f"OHLCV store {store}", title_justify="left")
+    for column in ("exchange", "symbol", "timeframe", "rows", "first", "last", "gaps"):
+        table.add_column(column, justify="right" if column in ("rows", "gaps") else "left")
+    for info in OhlcvStore(store).list():
+        table.add_row(
+            info.exchange, info.symbol, info.timeframe, f"{info.rows:,}", format_ts(info.first), format_ts(info.last),
+            str(info.gaps.count),
+        )  # fmt: skip
+    out.print(table)
+
+
+class _RetryingReads:
+    """Passes calls to a ccxt client, retrying its idempotent reads (fetch_*, load_*) on transient errors."""
+
+    def __init__(self, client: Any, retry: Any) -> None:
+        self._client = client
+        self._retry = retry
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if callable(attr) and (name.startswith("fetch_") or name.startswith("load_")):
+            return lambda *args, **kwargs: self._retry(attr, *args, **kwargs)
+        return attr
+
+
+def _parse_time(text: str, option: str) -> int:
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UserInputError(f"{option} must be a date like 2024-01-01 or 2024-01-01T12:00, got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
 @data_app.command("samples")
 def data_samples() -> None:
     """List the bundled sample data sets."""
