@@ -147,6 +147,68 @@ def backtest(
                 console.print(f"result JSON written to {json_out}")
 
 
+@app.command()
+def paper(
+    replay: Annotated[
+        Path,
+        typer.Option(
+            "--replay",
+            help="Recorded CSV/Parquet OHLCV bars to play through the paper node as fast as it can "
+            "(required for now; live ccxt feeds come later).",
+        ),
+    ],
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", "-s", help="Symbol of the data file, e.g. BTC/USDT.")
+    ] = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")
+    ] = "sma_cross",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")
+    ] = None,
+    cash: Annotated[str, typer.Option(help="Starting cash in the quote currency.")] = "10000",
+    commission: Annotated[str | None, typer.Option(help="Fee rate for maker and taker, e.g. 0.001 = 0.1 %.")] = None,
+    fill: Annotated[str, typer.Option(help="Market orders fill at next_open (default) or close.")] = "next_open",
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")] = False,
+) -> None:
+    """Paper-trade a strategy in the asyncio node over the simulated venue (Ctrl-C stops gracefully).
+
+    Writes the same result JSON as `atb backtest`, with meta.mode = "paper".
+    """
+    _check_writable(json_out)
+    from atb.services.paper import PaperRequest, run_paper_request
+
+    request = PaperRequest(
+        replay=replay,
+        symbol=symbol,
+        strategy=strategy,
+        params=_parse_pairs(param or []),
+        cash=cash,
+        commission=commission,
+        fill=fill,
+    )
+    to_stdout = json_out == "-"
+    console = err if to_stdout else out
+    outcome = run_paper_request(request)
+    for line in outcome.data_notes:
+        err.print(f"[yellow]data:[/] {line}", highlight=False)
+    if outcome.result.meta.get("stopped_early"):
+        err.print(f"[yellow]stopped early:[/] after {len(outcome.result.ts):,} bars; open orders cancelled")
+    if not quiet:
+        _print_stats(console, outcome.result.stats, outcome.title)
+        _print_positions(console, outcome.result_dict())
+    if json_out:
+        payload = outcome.json_bytes()
+        if to_stdout:
+            sys.stdout.buffer.write(payload + b"\n")
+            sys.stdout.flush()
+        else:
+            Path(json_out).write_bytes(payload)
+            if not quiet:
+                console.print(f"result JSON written to {json_out}")
+
+
 def _progress_bar() -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

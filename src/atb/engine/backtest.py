@@ -12,7 +12,9 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from decimal import Decimal
+from functools import partial
 from itertools import accumulate
 from typing import Any
 
@@ -194,6 +196,93 @@ class Backtest:
                 progress(min(start + _CHUNK, n), n)
         strategy.on_stop()
         self.timings["loop_s"] = time.perf_counter() - started
+
+    # --- stepping: the same per-bar work as `_loop`, driven from outside (the paper node) ------
+    def start(self, *, pause_gc: bool = True) -> None:
+        """Bind the strategy and run `on_start`; then call `step(i)` for i = 0, 1, ... and `finish()`.
+
+        `_loop` stays the backtest's own copy of the per-bar work so that its speed does not pay
+        for a method call per bar; `step` must do exactly what one iteration of `_loop` does,
+        which the paper parity test checks. `pause_gc` pauses the collector until `finish()` (or
+        `close()`) as `run()` does; a long-running live node should pass False.
+        """
+        if self.engine == "signals":
+            raise UserInputError("a stepped run calls on_bar on every bar; --engine signals is not possible here")
+        self.engine_used = "event"
+        self.timings = {}
+        self._played = 0
+        self._gc = ExitStack()
+        if pause_gc:
+            self._gc.enter_context(gc_paused())
+        self.strategy.bind(self.ctx)
+        started = time.perf_counter()
+        self._guarded(self.strategy.on_start)
+        self.timings["on_start_s"] = time.perf_counter() - started
+        self._started = time.perf_counter()
+
+    def step(self, i: int) -> None:
+        """Process bar i: match working orders, show the bar to the strategy, fill at-close orders."""
+        ts = self.ctx._ts[i]
+        venue = self.venue
+        try:
+            if venue.working:
+                venue.process_bar(i, ts)
+            self.ctx.cursor.i = i
+            self.strategy.on_bar()
+            if venue.close_queue:
+                venue.process_close(i, ts)
+        except UserInputError:
+            raise
+        except Exception as exc:
+            raise _strategy_error(exc, self.ctx.cursor.i, self.ctx._ts[self.ctx.cursor.i]) from exc
+        self._played = i + 1
+
+    def finish(self, *, cancel_reason: str | None = None) -> BacktestResult:
+        """End a stepped run: optionally cancel open orders, `on_stop`, results over the bars played.
+
+        A run stopped before the last bar reports on bars [0, last step] only, as if the data ended
+        there; `cancel_reason` cancels whatever is still open at that bar first.
+        """
+        try:
+            if cancel_reason is not None:
+                ts = self.ctx._ts[self.ctx.cursor.i]
+                for order in self.venue.open_orders():
+                    self._guarded(partial(self.venue.cancel, order, ts, cancel_reason))
+            self._guarded(self.strategy.on_stop)
+            self.timings["loop_s"] = time.perf_counter() - self._started
+            played = max(self._played, 2)  # a result needs two bars, as a backtest does
+            if played < len(self.markets[self.primary]):
+                self.markets = {
+                    sym: MarketData(
+                        m.instrument,
+                        m.bars.slice(0, played),
+                        m.open[:played],
+                        m.high[:played],
+                        m.low[:played],
+                        m.close[:played],
+                    )
+                    for sym, m in self.markets.items()
+                }
+            started = time.perf_counter()
+            result = self._result()
+            self.timings["results_s"] = time.perf_counter() - started
+            return result
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Restore the garbage collector after a stepped run (idempotent; `finish` calls it)."""
+        gc_stack = getattr(self, "_gc", None)
+        if gc_stack is not None:
+            gc_stack.close()
+
+    def _guarded(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except UserInputError:
+            raise
+        except Exception as exc:
+            raise _strategy_error(exc, self.ctx.cursor.i, self.ctx._ts[self.ctx.cursor.i]) from exc
 
     # --- results ----------------------------------------------------------------------------
     def _result(self) -> BacktestResult:

@@ -61,6 +61,14 @@ class BacktestResult:
     meta: dict[str, Any] = field(default_factory=dict)
     messages: list[tuple[int, str]] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        # Short on purpose: the generated dataclass repr would format every order and fill
+        # (seconds for a long run), and asyncio reprs a task's result when its loop shuts down.
+        return (
+            f"BacktestResult({len(self.ts)} bars, {len(self.orders)} orders, {len(self.fills)} fills, "
+            f"{len(self.trades)} trades)"
+        )
+
     @property
     def final_equity(self) -> Decimal:
         last = len(self.ts) - 1

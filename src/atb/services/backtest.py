@@ -128,9 +128,28 @@ def _default_data(strategy_cls: type[Strategy]) -> list[Path]:
     return [sample_path("BTC_USDT_2h")]
 
 
+@dataclass
+class PreparedBacktest:
+    """A wired, not yet run `Backtest` and what the outcome reports about its data."""
+
+    engine: Backtest
+    reports: list[DataReport]
+    bars: list[Bars]
+    title: str
+
+    def outcome(self, result: BacktestResult) -> BacktestOutcome:
+        return BacktestOutcome(result=result, reports=self.reports, title=self.title, bars=self.bars)
+
+
 def run_backtest_request(
     request: BacktestRequest, progress: Callable[[int, int], None] | None = None
 ) -> BacktestOutcome:
+    prepared = prepare_backtest(request)
+    return prepared.outcome(prepared.engine.run(progress=progress))
+
+
+def prepare_backtest(request: BacktestRequest) -> PreparedBacktest:
+    """Parse and check the request, load the data and wire the `Backtest` (shared with `atb paper`)."""
     strategy_cls = resolve(request.strategy)
     params: dict[str, Any] = strategy_cls.parse_params(request.params)
     strategy = strategy_cls(**params)
@@ -172,7 +191,6 @@ def run_backtest_request(
         )
     except DomainError as exc:
         raise UserInputError(str(exc)) from None
-    result = engine.run(progress=progress)
     symbols = ", ".join(s.symbol for s in series)
     title = f"{strategy_cls.name or strategy_cls.__name__} on {symbols} ({len(series[0]):,} bars)"
-    return BacktestOutcome(result=result, reports=reports, title=title, bars=series)
+    return PreparedBacktest(engine=engine, reports=reports, bars=series, title=title)
