@@ -382,3 +382,21 @@ def test_headless_screenshot(result: dict[str, Any], tmp_path: Path) -> None:
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 100_000  # charts drawn: a blank page compresses to a few kB
+
+
+def test_price_overlays_follow_the_strategy() -> None:
+    import talib
+
+    from atb.data.sample import load_sample
+
+    bars = load_sample("BTC_USDT_1d").bars
+    bb = charts.price_overlays({"strategy": "bollinger_reversion", "params": {"period": 20, "width": 2.0}}, bars)
+    upper, middle, lower = talib.BBANDS(bars.close, 20, 2.0, 2.0, 0)
+    np.testing.assert_allclose(bb[0][1][19:], middle[19:], rtol=1e-9)
+    assert [name for name, _ in bb] == ["BB mid 20", "BB upper 2σ", "BB lower 2σ"]
+    np.testing.assert_allclose(bb[1][1][19:], upper[19:], rtol=1e-9)
+    np.testing.assert_allclose(bb[2][1][19:], lower[19:], rtol=1e-9)
+    dc = charts.price_overlays({"strategy": "donchian_breakout", "params": {"entry": 10}}, bars)
+    np.testing.assert_array_equal(dc[0][1][9:], talib.MAX(bars.high, 10)[9:])
+    np.testing.assert_array_equal(dc[1][1][9:], talib.MIN(bars.low, 10)[9:])
+    assert charts.price_overlays({"strategy": "rsi_reversion", "params": {}}, bars) == []

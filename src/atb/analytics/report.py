@@ -443,7 +443,7 @@ def _chart_sections(
     else:
         candles = charts.downsample(bars)
         markers = charts.trade_markers(result["trades"], bars.symbol)
-        fig = charts.price_figure(bars, candles, markers, charts.sma_lengths(meta))
+        fig = charts.price_figure(bars, candles, markers, charts.price_overlays(meta, bars))
         note = f"{len(candles.ts):,} candles"
         if candles.bucket > 1:
             note += (

@@ -276,6 +276,43 @@ def sma_lengths(meta: dict[str, Any]) -> list[int]:
     return lengths
 
 
+def _int_param(params: dict[str, Any], key: str, default: int) -> int:
+    value = params.get(key, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default
+
+
+def _rolling(values: FloatArray, n: int, reduce: Any) -> FloatArray:
+    out = np.full(len(values), np.nan)
+    if len(values) >= n:
+        out[n - 1 :] = reduce(np.lib.stride_tricks.sliding_window_view(values, n), axis=1)
+    return out
+
+
+def price_overlays(meta: dict[str, Any], bars: Bars) -> list[tuple[str, FloatArray]]:
+    """Indicator lines drawn over the price for the built-in strategies whose indicators live on
+    the price scale (SMAs, Bollinger bands, Donchian channel); none for oscillators (RSI) or
+    multi-asset rotation, whose signals are not prices."""
+    params = meta.get("params") or {}
+    strategy = meta.get("strategy")
+    close = bars.close
+    if strategy == "sma_cross":
+        return [(f"SMA {n}", sma(close, n)) for n in sma_lengths(meta)]
+    if strategy == "bollinger_reversion":
+        n = _int_param(params, "period", 20)
+        width = params.get("width", 2.0)
+        k = float(width) if isinstance(width, int | float) and not isinstance(width, bool) else 2.0
+        middle = sma(close, n)
+        std = _rolling(close, n, np.std)  # population std, as the strategy's bands
+        return [(f"BB mid {n}", middle), (f"BB upper {k:g}σ", middle + k * std), (f"BB lower {k:g}σ", middle - k * std)]
+    if strategy == "donchian_breakout":
+        n = _int_param(params, "entry", 20)
+        return [
+            (f"Donchian high {n}", _rolling(bars.high, n, np.max)),
+            (f"Donchian low {n}", _rolling(bars.low, n, np.min)),
+        ]
+    return []
+
+
 @dataclass(frozen=True)
 class Markers:
     """Trade markers on the price chart: one per entry, one per exit of a closed trade."""
@@ -338,7 +375,7 @@ def _marker_trace(name: str, points: list[tuple[int, float, str]], symbol: str, 
     }
 
 
-def price_figure(bars: Bars, candles: Candles, markers: Markers, lengths: list[int]) -> Figure:
+def price_figure(bars: Bars, candles: Candles, markers: Markers, overlays: list[tuple[str, FloatArray]]) -> Figure:
     data: list[dict[str, Any]] = [
         {
             "type": "candlestick",
@@ -352,15 +389,15 @@ def price_figure(bars: Bars, candles: Candles, markers: Markers, lengths: list[i
             "decreasing": {"line": {"color": RED, "width": 1}},
         }
     ]
-    colors = ("#e69f00", "#8e44ad")
-    for k, n in enumerate(lengths):
+    colors = ("#e69f00", "#8e44ad", "#2a9d8f")
+    for k, (label, values) in enumerate(overlays):
         # Value at each candle's last bar, so the line meets the candle close it belongs to.
-        line = sma(bars.close, n)[candles.last_index]
+        line = values[candles.last_index]
         data.append(
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": f"SMA {n}",
+                "name": html.escape(label),
                 "x": typed(to_ms(candles.ts)),
                 "y": typed(line, "f4"),
                 "line": {"color": colors[k % len(colors)], "width": 1.1},
