@@ -20,6 +20,7 @@ import pytest
 import talib
 
 from atb.analytics import report_charts as charts
+from atb.analytics import report_overlays as overlays
 from atb.analytics.report import load_result, render_report, stat_label, write_report
 from atb.data.loader import load_ohlcv
 from atb.data.sample import sample_path
@@ -291,9 +292,9 @@ def test_downsampling_keeps_the_extremes() -> None:
 def test_sma_overlay_matches_talib() -> None:
     close = load_ohlcv(sample_path("BTC_USDT_2h")).bars.close[:3000]
     for n in (10, 20, 200):
-        np.testing.assert_allclose(charts.sma(close, n), talib.SMA(close, n), rtol=1e-9, equal_nan=True)
-    assert charts.sma_lengths({"strategy": "sma_cross", "params": {"fast": 5, "slow": 30}}) == [5, 30]
-    assert charts.sma_lengths({"strategy": "rsi_reversion", "params": {"period": 14}}) == []
+        np.testing.assert_allclose(overlays.sma(close, n), talib.SMA(close, n), rtol=1e-9, equal_nan=True)
+    assert overlays.sma_lengths({"strategy": "sma_cross", "params": {"fast": 5, "slow": 30}}) == [5, 30]
+    assert overlays.sma_lengths({"strategy": "rsi_reversion", "params": {"period": 14}}) == []
 
 
 def test_trade_histogram_counts_every_closed_trade(report: str, result: dict[str, Any]) -> None:
@@ -390,13 +391,13 @@ def test_price_overlays_follow_the_strategy() -> None:
     from atb.data.sample import load_sample
 
     bars = load_sample("BTC_USDT_1d").bars
-    bb = charts.price_overlays({"strategy": "bollinger_reversion", "params": {"period": 20, "width": 2.0}}, bars)
+    bb = overlays.price_overlays({"strategy": "bollinger_reversion", "params": {"period": 20, "width": 2.0}}, bars)
     upper, middle, lower = talib.BBANDS(bars.close, 20, 2.0, 2.0, 0)
     np.testing.assert_allclose(bb[0][1][19:], middle[19:], rtol=1e-9)
     assert [name for name, _ in bb] == ["BB mid 20", "BB upper 2σ", "BB lower 2σ"]
     np.testing.assert_allclose(bb[1][1][19:], upper[19:], rtol=1e-9)
     np.testing.assert_allclose(bb[2][1][19:], lower[19:], rtol=1e-9)
-    dc = charts.price_overlays({"strategy": "donchian_breakout", "params": {"entry": 10}}, bars)
+    dc = overlays.price_overlays({"strategy": "donchian_breakout", "params": {"entry": 10}}, bars)
     np.testing.assert_array_equal(dc[0][1][9:], talib.MAX(bars.high, 10)[9:])
     np.testing.assert_array_equal(dc[1][1][9:], talib.MIN(bars.low, 10)[9:])
-    assert charts.price_overlays({"strategy": "rsi_reversion", "params": {}}, bars) == []
+    assert overlays.price_overlays({"strategy": "rsi_reversion", "params": {}}, bars) == []

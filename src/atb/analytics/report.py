@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from atb.analytics import report_charts as charts
+from atb.analytics import report_overlays as overlays
 from atb.analytics.metrics import EXTENDED_STAT_KEYS, exposure_adjusted_return, extended_stats, rolling_sharpe, turnover
 from atb.analytics.periods import drawdown_table, period_returns
 from atb.analytics.report_html import days as _days
@@ -443,7 +444,7 @@ def _chart_sections(
     else:
         candles = charts.downsample(bars)
         markers = charts.trade_markers(result["trades"], bars.symbol)
-        fig = charts.price_figure(bars, candles, markers, charts.price_overlays(meta, bars))
+        fig = charts.price_figure(bars, candles, markers, overlays.price_overlays(meta, bars))
         note = f"{len(candles.ts):,} candles"
         if candles.bucket > 1:
             note += (
