@@ -26,6 +26,21 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect and validate market data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+# Options several commands share, declared once (`Annotated` aliases, as FastAPI's `SessionDep`).
+SymbolOption = Annotated[
+    str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file, e.g. BTC/USDT.")
+]
+StrategyOption = Annotated[str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")]
+ParamOption = Annotated[list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")]
+CashOption = Annotated[str, typer.Option(help="Starting cash in the quote currency.")]
+CommissionOption = Annotated[str | None, typer.Option(help="Fee rate for maker and taker, e.g. 0.001 = 0.1 %.")]
+FillOption = Annotated[str, typer.Option(help="Market orders fill at next_open (default) or close.")]
+RepairOption = Annotated[bool, typer.Option(help="Sort rows and drop exact duplicates instead of refusing.")]
+JsonOption = Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")]
+StoreOption = Annotated[Path, typer.Option(help="Folder of the Parquet store.")]
+
+
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -65,26 +80,20 @@ def backtest(
             "Default: bundled BTC/USDT 2h (multi-asset strategies: the bundled 10-coin 1h set).",
         ),
     ] = None,
-    symbol: Annotated[
-        str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file, e.g. BTC/USDT.")
-    ] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")
-    ] = "sma_cross",
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")
-    ] = None,
-    cash: Annotated[str, typer.Option(help="Starting cash in the quote currency.")] = "10000",
-    commission: Annotated[str | None, typer.Option(help="Fee rate for maker and taker, e.g. 0.001 = 0.1 %.")] = None,
-    fill: Annotated[str, typer.Option(help="Market orders fill at next_open (default) or close.")] = "next_open",
+    symbol: SymbolOption = None,
+    strategy: StrategyOption = "sma_cross",
+    param: ParamOption = None,
+    cash: CashOption = "10000",
+    commission: CommissionOption = None,
+    fill: FillOption = "next_open",
     slippage: Annotated[str | None, typer.Option(help="none, N (bps), or sqrt[:coef[:participation]].")] = None,
     latency: Annotated[int, typer.Option(help="Bars between decision and eligibility.")] = 0,
     account: Annotated[str, typer.Option(help="margin (shorts allowed, leverage cap) or spot.")] = "margin",
     leverage: Annotated[str, typer.Option(help="Max gross exposure / equity (margin).")] = "1",
     tick: Annotated[str | None, typer.Option(help="Tick size override (default: known pair or inferred).")] = None,
     lot: Annotated[str | None, typer.Option(help="Lot step override (default: known pair or 1e-8).")] = None,
-    repair: Annotated[bool, typer.Option(help="Sort rows and drop exact duplicates instead of refusing.")] = False,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")] = None,
+    repair: RepairOption = False,
+    json_out: JsonOption = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a self-contained HTML report (opens offline).")
     ] = None,
@@ -96,7 +105,7 @@ def backtest(
             "allows it (same result, tested); event: call on_bar on every bar; signals: require the fast path."
         ),
     ] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run a backtest and print its statistics."""
     _check_writable(json_out)
@@ -157,20 +166,14 @@ def paper(
             "(required for now; live ccxt feeds come later).",
         ),
     ],
-    symbol: Annotated[
-        str | None, typer.Option("--symbol", "-s", help="Symbol of the data file, e.g. BTC/USDT.")
-    ] = None,
-    strategy: Annotated[
-        str, typer.Option("--strategy", "-S", help="Built-in name or path/to/file.py[:Class].")
-    ] = "sma_cross",
-    param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="Strategy parameter key=value (repeat).")
-    ] = None,
-    cash: Annotated[str, typer.Option(help="Starting cash in the quote currency.")] = "10000",
-    commission: Annotated[str | None, typer.Option(help="Fee rate for maker and taker, e.g. 0.001 = 0.1 %.")] = None,
-    fill: Annotated[str, typer.Option(help="Market orders fill at next_open (default) or close.")] = "next_open",
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")] = False,
+    symbol: SymbolOption = None,
+    strategy: StrategyOption = "sma_cross",
+    param: ParamOption = None,
+    cash: CashOption = "10000",
+    commission: CommissionOption = None,
+    fill: FillOption = "next_open",
+    json_out: JsonOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Paper-trade a strategy in the asyncio node over the simulated venue (Ctrl-C stops gracefully).
 
@@ -330,11 +333,11 @@ def risk(
             "--data", "-d", help="OHLCV file(s); several give a portfolio view. Default: bundled BTC/USDT 2h."
         ),
     ] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Symbol of a single data file.")] = None,
+    symbol: SymbolOption = None,
     levels: Annotated[str, typer.Option(help="Confidence levels, comma-separated.")] = "0.95,0.99",
     window: Annotated[int, typer.Option(help="Rolling window (bars) of the VaR backtest.")] = 250,
     weights: Annotated[str | None, typer.Option(help="Portfolio weights, comma-separated (default equal).")] = None,
-    repair: Annotated[bool, typer.Option(help="Sort and drop exact duplicates instead of refusing.")] = False,
+    repair: RepairOption = False,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the figures as JSON ('-' = stdout).")] = None,
 ) -> None:
     """VaR/CVaR by four methods, their backtest (Kupiec), portfolio decomposition and liquidity/slippage estimates."""
@@ -483,7 +486,7 @@ def strategies() -> None:
 @data_app.command("check")
 def data_check(
     path: Annotated[Path, typer.Argument(help="CSV/Parquet OHLCV file.")],
-    repair: Annotated[bool, typer.Option(help="Sort and drop exact duplicates instead of refusing.")] = False,
+    repair: RepairOption = False,
 ) -> None:
     """Validate a data file and report rows, gaps and repairs."""
     from atb.data.loader import load_ohlcv
@@ -499,7 +502,7 @@ def data_download(
     exchange: Annotated[str, typer.Option(help="ccxt exchange id.")] = "binance",
     timeframe: Annotated[str, typer.Option(help="Bar length, e.g. 1m, 5m, 1h, 1d.")] = "1h",
     until: Annotated[str | None, typer.Option(help="Stop before this time (UTC); default: now.")] = None,
-    store: Annotated[Path, typer.Option(help="Folder of the Parquet store.")] = Path("market-data"),
+    store: StoreOption = Path("market-data"),
     api_url: Annotated[
         str | None, typer.Option(help="Base URL replacing the exchange's API host (a local test venue).")
     ] = None,
@@ -534,7 +537,7 @@ def data_download(
 
 
 @data_app.command("list")
-def data_list(store: Annotated[Path, typer.Option(help="Folder of the Parquet store.")] = Path("market-data")) -> None:
+def data_list(store: StoreOption = Path("market-data")) -> None:
     """Show what the Parquet store holds."""
     from rich.table import Table
 
