@@ -295,11 +295,12 @@ class SimulatedVenue:
         rate = inst.taker_fee if taker else inst.maker_fee
         buy = order.side is _BUY
         price = ticks
+        marks = self._marks(i, inst.id, at_close)  # the other open positions, for sizing and the funds check
         if order.lots is None:
-            lots = self._resolve_size(order, inst, ticks, rate, at_close)
+            lots = self._resolve_size(order, inst, ticks, rate, marks)
             if lots is not None and slip is not None and taker:
                 price = self._slipped(ticks, buy, slip.fraction(i, lots, float(inst.lot)))
-                lots = self._resolve_size(order, inst, price, rate, at_close)
+                lots = self._resolve_size(order, inst, price, rate, marks)
             if lots is None or lots < inst.min_lots or price * lots * inst.notional_factor < inst.min_notional_units:
                 self._reject(order, ts, "equity too small for the minimum order size")
                 self._drop(work)
@@ -343,7 +344,7 @@ class SimulatedVenue:
         signed = leaves if buy else -leaves
         fee = rate.fee_units(price * leaves * inst.notional_factor)
         try:
-            account.check_fill(inst, signed, price, fee, self._marks(i, inst.id, at_close))
+            account.check_fill(inst, signed, price, fee, marks)
         except InsufficientFundsError as exc:
             if order.filled_lots:
                 self._close(work, ts, f"insufficient funds for the rest: {exc}")
@@ -372,16 +373,19 @@ class SimulatedVenue:
             self._close(work, ts, "reduce-only: position closed")
         self._on_fill(fill, order)
 
-    def _resolve_size(self, order: Order, inst: Instrument, ticks: int, rate: FeeRate, at_close: bool) -> int | None:
-        """Lots a notional/fraction order buys at `ticks`, fee included, never more than its budget."""
+    def _resolve_size(
+        self, order: Order, inst: Instrument, ticks: int, rate: FeeRate, marks: dict[InstrumentId, int]
+    ) -> int | None:
+        """Lots a notional/fraction order buys at `ticks`, fee included, never more than its budget.
+
+        `marks` values the other open positions; this instrument is marked at `ticks`.
+        """
         if order.notional_units is not None:
             budget = order.notional_units
         else:
             assert order.equity_fraction is not None
-            marks = self._marks(self.bar, inst.id, at_close)
-            marks[inst.id] = ticks
             fraction_num, fraction_den = order.equity_fraction.as_integer_ratio()
-            budget = self.account.equity_units(marks) * fraction_num // fraction_den
+            budget = self.account.equity_units({**marks, inst.id: ticks}) * fraction_num // fraction_den
         if budget <= 0:
             return None
         unit = ticks * inst.notional_factor
