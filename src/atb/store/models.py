@@ -8,8 +8,8 @@ Schema conventions:
   domain `Order` is rebuilt exactly without re-rounding a decimal.
 - Times are ``BigInteger`` nanoseconds since the epoch (`*_ns`), the domain's clock.
 - Enumerations are short strings (the domain `StrEnum` values).
-- ``order_events`` and ``audit_log`` are append-only: database triggers refuse
-  UPDATE and DELETE on them (see the migration).
+- ``order_events``, ``audit_log`` and ``alert_events`` are append-only: database
+  triggers refuse UPDATE and DELETE on them (see the migrations).
 """
 
 from __future__ import annotations
@@ -18,7 +18,18 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from atb.store.types import ExactDecimal, JSONType
@@ -43,6 +54,8 @@ class RunStatus(StrEnum):
     FINISHED = "finished"
     FAILED = "failed"
     STOPPED = "stopped"
+    HALTED = "halted"
+    """Stopped by the kill switch: a node refuses to resume the run until the halt is reset."""
 
 
 class Base(DeclarativeBase):
@@ -173,16 +186,45 @@ class AuditRow(Base):
 
 
 class AlertRow(Base):
-    __tablename__ = "alerts"
-    __table_args__ = (Index(None, "rule", "state"),)
+    """One alert event (FIRED, REMINDER, RESOLVED, SILENCED): the alert history, append-only.
+
+    `value` and `threshold` are metric floats kept as their shortest round-trip text (``repr``):
+    exact, and able to hold ``inf`` (a feed never heard from), which NUMERIC cannot, while the
+    schema stays free of binary-float columns.
+    """
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index(None, "rule", "id"),
+        CheckConstraint("kind IN ('FIRED', 'REMINDER', 'RESOLVED', 'SILENCED')", name="kind"),
+        CheckConstraint("severity IN ('INFO', 'WARNING', 'ERROR', 'CRITICAL')", name="severity"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     rule: Mapped[str] = mapped_column(String(100))
     severity: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(32))
+    threshold: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
-    fired_ns: Mapped[int] = mapped_column(BigInteger)
-    resolved_ns: Mapped[int | None] = mapped_column(BigInteger)
+    silenced: Mapped[bool] = mapped_column(Boolean)
+    """Notifications of this event were suppressed by a silence (it is recorded all the same)."""
+    ts_ns: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
-APPEND_ONLY_TABLES = ("order_events", "audit_log")
+class ApiTokenRow(Base):
+    """A REST API bearer token. Only its hash is stored: a leaked database does not leak tokens."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("scope IN ('read', 'trade')", name="scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    created_ns: Mapped[int] = mapped_column(BigInteger)
+    last_used_ns: Mapped[int | None] = mapped_column(BigInteger)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+APPEND_ONLY_TABLES = ("order_events", "audit_log", "alert_events")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -75,6 +75,15 @@ _MARKET = OrderType.MARKET
 _GTC = TimeInForce.GTC
 
 
+class _Declaration(NamedTuple):
+    """One `self.I` call, kept so a live runtime can recompute it as bars arrive."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    outputs: list[Series]
+
+
 class Strategy:
     """Subclass me. Parameters are `Param` class attributes; see the module docstring."""
 
@@ -94,6 +103,7 @@ class Strategy:
         self.validate_params()
         self._ctx: StrategyContext | None = None
         self._positions: dict[str, PositionView] = {}
+        self._indicators: list[_Declaration] = []
         self.warmup_bars = 0
 
     # --- for subclasses ---------------------------------------------------------------------
@@ -192,11 +202,31 @@ class Strategy:
             for series in wrapped:
                 ready = np.flatnonzero(~np.isnan(series._array))
                 self.warmup_bars = max(self.warmup_bars, int(ready[0]) if len(ready) else len(series._array))
+        self._indicators.append(_Declaration(func, args, kwargs, wrapped))
         if isinstance(raw, tuple):
             fields = getattr(raw, "_fields", None)
             maker: Any = type(raw)
             return maker(*wrapped) if fields else tuple(wrapped)  # named tuples keep their field names
         return wrapped[0]
+
+    def refresh_indicators(self) -> None:
+        """Recompute every declared indicator over the data as it stands now.
+
+        A live runtime appends each closed bar to the feeds' series and then calls this, so
+        `self.I` series keep the meaning they have in a backtest (the full causal computation
+        over all bars so far, not an incremental approximation that could drift from it).
+        """
+        for declaration in self._indicators:
+            plain = [arg._array if isinstance(arg, Series) else arg for arg in declaration.args]
+            raw = declaration.func(*plain, **declaration.kwargs)
+            outputs = list(raw) if isinstance(raw, tuple) else [raw]
+            clock = next((arg for arg in declaration.args if isinstance(arg, Series)), None)
+            for series, out in zip(declaration.outputs, outputs, strict=True):
+                values = np.asarray(out, dtype=np.float64)
+                if isinstance(series, MappedSeries) and isinstance(clock, MappedSeries):
+                    series._reset_mapped(values, np.asarray(clock._map, dtype=np.int64))
+                else:
+                    series._reset(values)
 
     def _wrap(self, values: np.ndarray[Any, Any], clock: Series | None, name: str) -> Series:
         ctx = self.ctx

@@ -80,6 +80,12 @@ class Series:
     def __float__(self) -> float:
         return float(self.now)
 
+    def _reset(self, values: npt.ArrayLike) -> None:
+        """Replace the values (a live runtime after a new bar); the cursor decides what is visible."""
+        array = np.asarray(values)
+        self._array = array
+        self._values = array.tolist()
+
     def __repr__(self) -> str:
         return f"Series({self.name!r}, now={self.now!r})"
 
@@ -128,3 +134,8 @@ class MappedSeries(Series):
 
     def __len__(self) -> int:
         return self._map[self._cursor.i] + 1
+
+    def _reset_mapped(self, values: npt.ArrayLike, index_map: npt.NDArray[np.int64]) -> None:
+        """Replace values and map together (a live runtime after a new base bar)."""
+        self._reset(values)
+        self._map = index_map.tolist()
