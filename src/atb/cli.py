@@ -159,13 +159,18 @@ def backtest(
 @app.command()
 def paper(
     replay: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--replay",
-            help="Recorded CSV/Parquet OHLCV bars to play through the paper node as fast as it can "
-            "(required for now; live ccxt feeds come later).",
+            help="Recorded CSV/Parquet OHLCV bars to play through the paper node as fast as it can.",
         ),
-    ],
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Node config (TOML): paper-trade on the exchange's live market data instead."
+        ),
+    ] = None,
     symbol: SymbolOption = None,
     strategy: StrategyOption = "sma_cross",
     param: ParamOption = None,
@@ -177,8 +182,18 @@ def paper(
 ) -> None:
     """Paper-trade a strategy in the asyncio node over the simulated venue (Ctrl-C stops gracefully).
 
-    Writes the same result JSON as `atb backtest`, with meta.mode = "paper".
+    With --replay: recorded bars as fast as possible, writing the same result JSON as
+    `atb backtest` (meta.mode = "paper"). With --config: live bars from the configured
+    exchange, orders through the node's risk engine and database, fills simulated.
     """
+    if (replay is None) == (config is None):
+        raise UserInputError("give exactly one of --replay FILE (recorded bars) or --config FILE (live data)")
+    if config is not None:
+        from atb.cli_live import run_node_command
+
+        run_node_command(config, "paper", verbose=not quiet)
+        return
+    assert replay is not None
     _check_writable(json_out)
     from atb.services.paper import PaperRequest, run_paper_request
 
@@ -588,6 +603,15 @@ def data_samples() -> None:
 
     for name in list_samples():
         out.print(f"{name}\t{sample_path(name)}", highlight=False)
+
+
+from atb.cli_doctor import register as _register_doctor  # noqa: E402  (after `app` exists)
+
+_register_doctor(app)
+
+from atb.cli_live import register as _register_live  # noqa: E402  (after `app` exists)
+
+_register_live(app)
 
 
 def main() -> None:

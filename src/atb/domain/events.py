@@ -93,10 +93,22 @@ class OrderFilled(NamedTuple):
     ticks: int
     fee_units: int
     liquidity: Liquidity
+    fee_lots: int = 0
+    """Base-asset lots the venue kept back as the fee (Binance charges the asset received, VENUE_NOTES).
+
+    The position then moves by `position_lots`, not `signed_lots`, and `fee_units` is the value of
+    these lots at the fill price: the cash paid is the same, the fee is recorded in quote, and the
+    ledger never holds base the venue did not credit. 0 when the fee was charged in quote.
+    """
 
     @property
     def instrument_id(self) -> InstrumentId:
         return self.instrument.id
+
+    @property
+    def position_lots(self) -> int:
+        """Signed change of the position: the fill minus the base lots withheld as fee."""
+        return self.signed_lots - self.fee_lots
 
     @property
     def quantity(self) -> Quantity:
@@ -124,7 +136,8 @@ class OrderFilled(NamedTuple):
         return self.lots if self.side is OrderSide.BUY else -self.lots
 
     def describe(self) -> str:
-        return f"{self.side.value} {self.quantity} {self.instrument_id} @ {self.price} fee {self.fee}"
+        withheld = f" ({self.fee_lots} lots of {self.instrument.base.code})" if self.fee_lots else ""
+        return f"{self.side.value} {self.quantity} {self.instrument_id} @ {self.price} fee {self.fee}{withheld}"
 
 
 Fill = OrderFilled

@@ -95,6 +95,7 @@ class VenueSection(_Strict):
     )
     options: dict[str, Any] = Field(default_factory=dict)
     timeout_ms: int = Field(default=10_000, gt=0)
+    rate_limit_ms: int | None = Field(default=None, gt=0, description="ccxt's pause per request weight unit.")
     poll_seconds: float = Field(default=5.0, gt=0)
     stream: bool | None = Field(default=None, description="Websocket bars (None: when the exchange offers them).")
 

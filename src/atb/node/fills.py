@@ -1,11 +1,10 @@
 """A venue's trade report turned into the domain's exact `OrderFilled`.
 
 Binance takes the fee in the asset received by default (VENUE_NOTES): a buy of 1 BTC at 0.1 %
-credits 0.999 BTC. The domain ledger keeps positions on the lot grid and fees in the quote
-currency, so a fee in the base asset is valued at the fill price and rounded UP to a quote unit
-(a fee is never understated); the base the venue kept back shows up as a shortfall between the
-run's position and the venue's base balance, which `sellable_lots` respects and the
-reconciliation reports. A fee in a third asset (BNB) cannot be valued without its price: it is
+credits 0.999 BTC. The fill then carries `fee_lots`, the withheld base rounded UP to whole lots,
+and the position grows by the rest, so the ledger never holds base the venue did not credit (the
+fraction of a lot left over stays at the venue as dust); the fee is recorded as those lots' value
+at the fill price, so cash and equity stay exact. A fee in a third asset (BNB) cannot be valued without its price: it is
 booked as zero in quote and logged, and the balances snapshot still records the BNB spent.
 """
 
@@ -35,7 +34,8 @@ def to_fill(trade: VenueTrade, client_order_id: str, instrument: Instrument, *, 
         ticks = units_of(trade.price, instrument.tick, Rounding.STRICT, "fill price")
     except InvalidValueError as exc:
         raise FillMismatchError(f"trade {trade.trade_id} on {instrument.id} is off the instrument grid: {exc}") from exc
-    fee_units = fee_in_quote_units(trade, instrument)
+    fee_lots = withheld_lots(trade, instrument)
+    fee_units = instrument.notional_units(ticks, fee_lots) if fee_lots else fee_in_quote_units(trade, instrument)
     ts_event = (trade.timestamp_ms or 0) * 1_000_000 or ts_init
     liquidity = Liquidity.MAKER if trade.maker else Liquidity.TAKER
     return OrderFilled(
@@ -49,7 +49,13 @@ def to_fill(trade: VenueTrade, client_order_id: str, instrument: Instrument, *, 
         ticks,
         fee_units,
         liquidity,
+        fee_lots,
     )
+
+
+def withheld_lots(trade: VenueTrade, instrument: Instrument) -> int:
+    """A fee charged in the base asset as whole lots, rounded UP: the ledger never holds more than the venue."""
+    return units_of(base_fee(trade, instrument), instrument.lot, Rounding.CEILING) if trade.fee else 0
 
 
 def fee_in_quote_units(trade: VenueTrade, instrument: Instrument) -> int:

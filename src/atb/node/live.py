@@ -208,10 +208,13 @@ class LiveNode:
             await self._shutdown(RunStatus.STOPPED)
         finally:
             stop_wait.cancel()
+            stop_feed = getattr(feed, "stop", None)
+            if stop_feed is not None:
+                stop_feed()
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
-                    await aclose()
+                    await asyncio.wait_for(aclose(), 5)
 
     async def _on_bar(self, bars: Mapping[str, LiveBar]) -> bool:
         """Process one closed bar; True when the run was halted (and the node must stop)."""

@@ -37,7 +37,7 @@ def rebuild_account(account: Account, store: NodeStore) -> set[str]:
     """Replay every stored fill of the run into `account`; returns their trade ids."""
     trade_ids: set[str] = set()
     for fill in store.fills():
-        account.book(fill.instrument, fill.signed_lots, fill.ticks, fill.fee_units, fill.ts_event)
+        account.book(fill.instrument, fill.position_lots, fill.ticks, fill.fee_units, fill.ts_event)
         trade_ids.add(str(fill.trade_id))
     return trade_ids
 

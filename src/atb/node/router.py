@@ -376,7 +376,7 @@ class OrderRouter:
         self._seen_trades.add(str(fill.trade_id))
         self.fills_booked += 1
         # The venue already executed this: book it without the funds check a new order gets.
-        self.account.book(inst, fill.signed_lots, fill.ticks, fill.fee_units, fill.ts_event)
+        self.account.book(inst, fill.position_lots, fill.ticks, fill.fee_units, fill.ts_event)
         self.store.save_position(self.account.position(inst))
         base = inst.base.code
         if base in self.venue_free:

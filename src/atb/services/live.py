@@ -99,7 +99,8 @@ def venue_for(config: NodeConfig, *, with_keys: bool) -> ExchangeClient:
         secret=secret,
         urls=config.venue.urls or None,
         options=config.venue.options or None,
-        config={"timeout": config.venue.timeout_ms},
+        config={"timeout": config.venue.timeout_ms}
+        | ({"rateLimit": config.venue.rate_limit_ms} if config.venue.rate_limit_ms else {}),
     )
 
 

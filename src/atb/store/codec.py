@@ -55,6 +55,7 @@ def encode(event: OrderEvent) -> tuple[str, dict[str, Any]]:
             "price": str(event.price.value),
             "fee": str(event.fee.amount),
             "fee_currency": event.instrument.quote.code,
+            "fee_lots": event.fee_lots,
         }
     if isinstance(event, OrderAccepted):
         return kind, {"venue_order_id": event.venue_order_id}
@@ -84,6 +85,7 @@ def decode(
             int(payload["ticks"]),
             int(payload["fee_units"]),
             Liquidity(payload["liquidity"]),
+            int(payload.get("fee_lots", 0)),  # absent in rows written before withheld fees existed
         )
     if kind == "accepted":
         return OrderAccepted(cid, te, ti, VenueOrderId(payload["venue_order_id"]))

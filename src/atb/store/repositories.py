@@ -22,7 +22,7 @@ from atb.domain.enums import OPEN_STATUSES, Liquidity, OrderSide, OrderStatus, O
 from atb.domain.events import OrderEvent, OrderFilled
 from atb.domain.ids import ClientOrderId, InstrumentId, TradeId
 from atb.domain.instrument import Instrument
-from atb.domain.money import Money, product, shifted
+from atb.domain.money import Money, Rounding, product, shifted, units_of
 from atb.domain.orders import Order
 from atb.domain.position import Position
 from atb.store import codec
@@ -218,8 +218,9 @@ class OrderRepository:
             ticks=fill.ticks,
             quantity=fill.quantity.value,
             price=fill.price.value,
-            fee=fill.fee.amount,
-            fee_currency=fill.instrument.quote.code,
+            # a fee withheld in base is stored as the base amount (exact lots), in quote otherwise
+            fee=product(Decimal(fill.fee_lots), fill.instrument.lot) if fill.fee_lots else fill.fee.amount,
+            fee_currency=fill.instrument.base.code if fill.fee_lots else fill.instrument.quote.code,
             liquidity=fill.liquidity.value,
             ts_event=fill.ts_event,
             ts_init=fill.ts_init,
@@ -274,15 +275,18 @@ class OrderRepository:
                 OrderSide(r.side),
                 r.lots,
                 r.ticks,
-                self._fee_units(r),
-                Liquidity(r.liquidity),
+                *self._fee(r),
             )
             for r in rows
         ]
 
-    def _fee_units(self, row: FillRow) -> int:
+    def _fee(self, row: FillRow) -> tuple[int, Liquidity, int]:
+        """(fee_units, liquidity, fee_lots) of a stored fill; see `_fill_row` for the two fee forms."""
         inst = self.instrument(InstrumentId(row.instrument))
-        return Money.of(row.fee, inst.quote).units
+        if row.fee_currency == inst.base.code and row.fee_currency != inst.quote.code:
+            fee_lots = units_of(row.fee, inst.lot, Rounding.STRICT, "withheld fee")
+            return inst.notional_units(row.ticks, fee_lots), Liquidity(row.liquidity), fee_lots
+        return Money.of(row.fee, inst.quote).units, Liquidity(row.liquidity), 0
 
     def _events(self, session: Session, row: OrderRow) -> list[OrderEvent]:
         event_rows = session.scalars(

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from atb.domain.enums import OrderType, TimeInForce
+from atb.domain.enums import OrderSide, OrderType, TimeInForce
 from atb.domain.instrument import Instrument
 from atb.domain.money import Price, Quantity
 from atb.domain.orders import Order
@@ -219,8 +219,10 @@ class CcxtVenue:
             raise UnsupportedOrderError(
                 f"order {cid}: {order.order_type.value} orders are not supported by the ccxt venue yet"
             )
-        if order.reduce_only:
-            raise UnsupportedOrderError(f"order {cid}: reduce-only does not exist on spot")
+        if order.reduce_only and order.side is OrderSide.BUY:
+            raise UnsupportedOrderError(f"order {cid}: a reduce-only buy has no short to reduce on spot")
+        # A reduce-only sell goes out as a plain sell: spot has no shorts, and the venue refuses to sell
+        # more than the account holds, so it can only reduce (Binance spot has no reduce-only flag).
         if order.equity_fraction is not None and order.lots is None:
             raise UnsupportedOrderError(f"order {cid}: resolve the equity fraction to a quantity before sending")
         params: dict[str, Any] = {CLIENT_ID_PARAM: cid}
