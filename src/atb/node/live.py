@@ -269,6 +269,7 @@ class LiveNode:
                 await router.flush()
                 await router.sync()
             self._guarded(self.strategy.on_stop)
+        self.store.finish(status)
         self.summary.status = status
         self._finish_summary()
 

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from atb.domain import Order, Position
 from atb.domain.events import OrderEvent, OrderFilled
-from atb.store import AuditLog, BalanceRepository, OrderRepository, PositionRepository, RunStatus, session_scope
+from atb.store import (
+    AuditLog,
+    BalanceRepository,
+    OrderRepository,
+    PositionRepository,
+    RunRepository,
+    RunStatus,
+    session_scope,
+)
 from atb.store.run_state import run_fills, run_status
 
 
@@ -63,6 +71,12 @@ class NodeStore:
     def fills(self) -> list[OrderFilled]:
         with session_scope(self.sessions) as session:
             return run_fills(session, self.orders, self.run_id)
+
+    def finish(self, status: RunStatus) -> None:
+        """Record a clean stop (a crash leaves the run RUNNING, which the next start reports)."""
+        with session_scope(self.sessions) as session:
+            if run_status(session, self.run_id) is RunStatus.RUNNING:
+                RunRepository.finish(session, self.run_id, status=status)
 
     def status(self) -> RunStatus | None:
         with session_scope(self.sessions) as session:
