@@ -12,9 +12,12 @@ import pytest
 pytest.importorskip("ccxt")
 pytest.importorskip("sqlalchemy")
 
+from fakevenue import faults  # noqa: E402
+
+from atb.errors import UserInputError  # noqa: E402
 from atb.node.config import NodeConfig  # noqa: E402
 from atb.services.live import run_node  # noqa: E402
-from atb.store import OrderRepository, make_engine, session_scope  # noqa: E402
+from atb.store import make_engine, session_scope  # noqa: E402
 from atb.store.models import FillRow, OrderRow  # noqa: E402
 
 from .live_helpers import API_KEY, SECRET, node_config_dict  # noqa: E402
@@ -85,3 +88,84 @@ def test_live_node_trades_and_books_every_fill(fake_venue: Any, tmp_path: Path, 
     spent = sum((f.quantity * f.price if f.side == "buy" else -(f.quantity * f.price)) for f in fills)
     usdt_fees = sum(f.fee for f in fills if f.fee_currency == "USDT")
     assert usdt_free + usdt_locked == Decimal(100_000) - spent - usdt_fees
+
+
+FAULTS = {
+    "dropped answer after accept": lambda: faults.drop_after(),
+    "timeout, processed": lambda: faults.delay(3, process=True),
+    "500 -1001, processed": lambda: faults.status(500, process=True),
+    "503, not processed": lambda: faults.status(503),
+    "429 with Retry-After": lambda: faults.rate_limited(0.2),
+    "connection reset before": lambda: faults.reset_before(),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_every_order_fault_is_survived_without_duplicates_or_lost_fills(
+    fake_venue: Any, tmp_path: Path, keys: None, fault: str
+) -> None:
+    """The first order hits the fault; the node must end with one venue order per id and every fill booked."""
+    fake_venue.live_klines("BTCUSDT", 400)
+    fake_venue.faults.next("order", FAULTS[fault](), method="POST")
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", max_bars=25)
+    raw["venue"]["timeout_ms"] = 1_000
+    config = NodeConfig.model_validate(raw)
+    summary = _run(config, fake_venue)
+    assert fake_venue.faults.fired, "the fault never fired: no order was sent"
+    orders, fills = _stored(config)
+    for order in orders:
+        assert len(fake_venue.orders_with(order.client_order_id)) <= 1
+    venue_trades = {str(t.id) for o in orders for v in fake_venue.orders_with(o.client_order_id) for t in v.trades}
+    assert sorted(f.trade_id for f in fills) == sorted(venue_trades)
+    assert not [o for o in orders if o.status in ("submitted", "initialized")], "an order was left unresolved"
+    assert summary.fills == len(fills)
+
+
+HOLDER = """
+from atb.strategy.base import Strategy
+
+
+class BuyAndRest(Strategy):
+    \"\"\"Buys once, then keeps a buy limit resting far below the market: a position and an open order.\"\"\"
+
+    def on_bar(self) -> None:
+        if not self.position:
+            if not self.open_orders():
+                self.buy(quantity="0.002")
+        elif not self.open_orders():
+            self.buy(quantity="0.001", limit=round(self.data.close[0] * 0.5, 2))
+"""
+
+
+def test_kill_switch_cancels_flattens_and_halts(fake_venue: Any, tmp_path: Path, keys: None) -> None:
+    """`atb kill` on a run holding BTC with a resting order: all cancelled, flat, halted; it then refuses to start."""
+    from atb.services.live import kill_run
+    from atb.store.models import RunRow
+
+    strategy = tmp_path / "holder.py"
+    strategy.write_text(HOLDER)
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", name="k", max_bars=6, strategy=str(strategy), params={})
+    raw["node"]["on_stop"] = "leave"
+    config = NodeConfig.model_validate(raw)
+    _run(config, fake_venue)
+    orders, fills = _stored(config)
+    resting = [o for o in orders if o.status == "accepted"]
+    assert len(resting) == 1 and resting[0].type == "limit"
+    assert fake_venue.order(resting[0].client_order_id).status == "NEW"
+    assert [f.side for f in fills] == ["buy"]
+
+    report = asyncio.run(kill_run(config, "test kill"))
+    assert report.cancelled == [resting[0].client_order_id]
+    assert fake_venue.order(resting[0].client_order_id).status == "CANCELED"
+    assert len(report.flatten_orders) == 1 and report.still_open == [] and report.positions_left == {}
+    orders, fills = _stored(config)
+    assert [f.side for f in fills] == ["buy", "sell"]
+    sold, bought = fills[1].quantity, fills[0].quantity
+    assert bought - sold == Decimal("0.00001")  # the buy's fee was withheld in BTC: one lot, rounded up
+    engine = make_engine(config.node.database)
+    with session_scope(engine) as session:
+        assert session.get(RunRow, "k").status == "halted"
+    engine.dispose()
+    with pytest.raises(UserInputError, match="halted by the kill switch"):
+        asyncio.run(run_node(config, "live"))

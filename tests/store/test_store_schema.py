@@ -11,7 +11,17 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from atb.store import AuditLog, BalanceRepository, RunRepository, current_revision, downgrade, session_scope, upgrade
 from atb.store.models import BalanceSnapshotRow, Base
 
-TABLES = {"runs", "orders", "order_events", "fills", "positions", "balance_snapshots", "audit_log", "alerts"}
+TABLES = {
+    "runs",
+    "orders",
+    "order_events",
+    "fills",
+    "positions",
+    "balance_snapshots",
+    "audit_log",
+    "alert_events",
+    "api_tokens",
+}
 
 
 def _tables(engine: Engine) -> set[str]:
@@ -25,7 +35,7 @@ def test_migrations_empty_to_head_down_to_base_and_up_again(db_url: str) -> None
     try:
         assert _tables(engine) == set()
         upgrade(db_url)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         assert _tables(engine) == TABLES
         downgrade(db_url, "base")
         assert current_revision(engine) is None

@@ -52,3 +52,20 @@ def test_portfolio_view_tracks_both_instruments_exactly() -> None:
     equity, _, gross, net, _ = strategy.seen[2]
     assert equity == Decimal("1012")
     assert (gross, net) == (Decimal("62"), Decimal("-18"))
+
+
+class Truthy(Strategy):
+    def on_start(self) -> None:
+        self.seen: list[bool] = []
+
+    def on_bar(self) -> None:
+        self.seen.append(bool(self.position))
+        if not self.position:
+            self.buy(quantity="1")
+
+
+def test_position_is_falsy_while_flat_and_truthy_once_open() -> None:
+    """`if not self.position:` must mean "flat" (a view object would otherwise always be truthy)."""
+    strategy = Truthy()
+    Backtest(strategy, _bars("AAA/USDT", [10.0, 11.0, 12.0, 13.0]), cash="100").run()
+    assert strategy.seen == [False, True, True, True]  # the buy of bar 0 fills at bar 1's open, before its on_bar

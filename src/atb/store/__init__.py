@@ -6,6 +6,7 @@ only; rows are mapped to and from domain values explicitly in the repositories.
 Needs the ``live`` extra (SQLAlchemy, Alembic, psycopg).
 """
 
+from atb.store.alerts import AlertRecord, AlertRepository
 from atb.store.db import (
     DEFAULT_URL,
     current_revision,
@@ -30,6 +31,8 @@ from atb.store.repositories import (
 
 __all__ = [
     "DEFAULT_URL",
+    "AlertRecord",
+    "AlertRepository",
     "AuditEntry",
     "AuditLog",
     "BalanceRepository",

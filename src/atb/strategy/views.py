@@ -48,6 +48,10 @@ class PositionView:
     def avg_price(self) -> Decimal | None:
         return self._pos.avg_entry_price
 
+    def __bool__(self) -> bool:
+        """True while a position is open, so `if not self.position:` reads as it does in other frameworks."""
+        return self._pos.lots != 0
+
     def __repr__(self) -> str:
         return f"PositionView({self._pos!r})"
 
