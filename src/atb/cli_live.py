@@ -16,7 +16,9 @@ from atb.errors import UserInputError
 out = Console()
 err = Console(stderr=True)
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Node config file (TOML); see README 'Live trading'.")]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Node config file (TOML); see README 'Live trading'.")
+]
 
 
 def _logging(verbose: bool) -> None:

@@ -28,6 +28,7 @@ from atb.data.resample import parse_timeframe
 from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled
 from atb.engine.backtest import StrategyError, _strategy_error
 from atb.errors import UserInputError
+from atb.node.bus import EventBus
 from atb.node.exchange import ExchangeClient
 from atb.node.kill import KillReport, execute_kill
 from atb.node.live_feed import LiveBar
@@ -86,6 +87,7 @@ class LiveNode:
         risk: RiskConfig | None = None,
         logger: logging.Logger | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        bus: EventBus | None = None,
     ) -> None:
         if not settings.symbols:
             raise UserInputError("the node needs at least one symbol")
@@ -99,6 +101,8 @@ class LiveNode:
         self.log = logger or logging.getLogger("atb.node")
         self.clock_ns = clock_ns
         self.risk = RiskEngine(risk or RiskConfig(), clock_ns)
+        self.bus = bus if bus is not None else EventBus()
+        """Fills, closed orders, equity per bar and status changes, for subscribers such as the API."""
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self.summary = NodeSummary(store.run_id)
@@ -235,6 +239,7 @@ class LiveNode:
             await router.sync()
             equity = Decimal(ctx.equity_units()).scaleb(-router.account.currency.precision)
             self.summary.equity = equity
+            self.bus.publish("equity", {"bar_ts_ms": ts_ms, "equity": str(equity)})
             self.risk.observe_equity(equity)
         if self.risk.kill_switch.tripped:
             await self._halt(self.risk.kill_switch.reason or "kill switch tripped", flatten=True)
@@ -271,6 +276,7 @@ class LiveNode:
             self._guarded(self.strategy.on_stop)
         self.store.finish(status)
         self.summary.status = status
+        self.bus.publish("status", {"status": status.value})
         self._finish_summary()
 
     async def _halt(self, reason: str, *, flatten: bool) -> None:
@@ -302,10 +308,31 @@ class LiveNode:
 
         def on_fill(fill: OrderFilled) -> None:
             self.summary.fills += 1
+            self.bus.publish(
+                "fill",
+                {
+                    "client_order_id": fill.client_order_id,
+                    "trade_id": fill.trade_id,
+                    "symbol": fill.instrument_id,
+                    "side": fill.side.value,
+                    "quantity": str(fill.quantity.value),
+                    "price": str(fill.price.value),
+                    "fee": str(fill.fee.amount),
+                },
+            )
             if self.context is not None:
                 self._guarded(lambda: self.strategy.on_fill(fill))
 
         def on_order(order: Order) -> None:
+            self.bus.publish(
+                "order",
+                {
+                    "client_order_id": order.client_order_id,
+                    "symbol": order.instrument_id,
+                    "status": order.status.value,
+                    "reason": order.reason,
+                },
+            )
             if self.context is not None:
                 self._guarded(lambda: self.strategy.on_order(order))
 
