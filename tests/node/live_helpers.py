@@ -10,11 +10,12 @@ SECRET = "fake-secret"
 
 
 def venue_urls(venue: Any) -> dict[str, str]:
+    """ccxt's Binance API URLs moved onto `venue.base_url` (paths kept)."""
+    from urllib.parse import urlsplit
+
     import ccxt
 
-    from fakevenue.client import local_urls
-
-    return local_urls(venue, ccxt.binance().urls["api"])
+    return {key: venue.base_url + urlsplit(url).path for key, url in ccxt.binance().urls["api"].items()}
 
 
 def node_config_dict(venue: Any, db: Path, *, name: str = "t1", **node: Any) -> dict[str, Any]:

@@ -12,7 +12,8 @@ the backtest's intrabar rules, fees and slippage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import numpy as np
@@ -43,6 +44,7 @@ class PaperExchange:
         *,
         data: OhlcvSource | None = None,
         execution: ExecutionConfig | None = None,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         if not instruments:
             raise UserInputError("paper trading needs at least one instrument")
@@ -58,6 +60,7 @@ class PaperExchange:
         self.instruments = dict(instruments)
         self.account = Account(quote, Money.of(str(cash), quote), mode=AccountMode.SPOT)
         self._data = data
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._markets = {sym: self._empty_market(inst) for sym, inst in self.instruments.items()}
         self._venue = SimulatedVenue(self.account, self._markets, config, self._filled, self._closed)
         self._fill_close = config.fill is FillTiming.CLOSE
@@ -183,7 +186,8 @@ class PaperExchange:
                 fee=Money.from_units(fill.fee_units, inst.quote).amount,
                 fee_currency=inst.quote.code,
                 maker=fill.liquidity is Liquidity.MAKER,
-                timestamp_ms=fill.ts_event // 1_000_000,
+                # when it happened, as a real venue stamps it (the matching bar's time is fill.ts_event)
+                timestamp_ms=self._clock_ms(),
             )
         )
 
@@ -215,4 +219,5 @@ class PaperExchange:
             cost=Decimal(0) if average is None else average * filled,
             fees=(VenueFee(inst.quote.code, Decimal(0)),),
             timestamp_ms=order.ts_init // 1_000_000,
+            reason=order.reason,
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from atb.domain import Account, ClientOrderIdFactory, Instrument, Order, OrderFilled, OrderSide, OrderStatus
 from atb.domain.events import (
@@ -71,6 +71,7 @@ class OrderRouter:
         logger: logging.Logger | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         lookup_grace_seconds: float = 10.0,
+        market_headroom: Decimal = Decimal("0.002"),
         on_reject: Callable[[str], None] | None = None,
         on_roundtrip: Callable[[float], None] | None = None,
     ) -> None:
@@ -88,6 +89,9 @@ class OrderRouter:
         self.log = logger or logging.getLogger("atb.node")
         self.clock_ns = clock_ns
         self.lookup_grace_ns = int(lookup_grace_seconds * 1e9)
+        self.market_headroom = market_headroom
+        """A market order sized by notional or equity fraction is sized at the last price plus this much,
+        so a small move before it fills does not make the venue refuse it for funds."""
         self.orders: dict[str, Order] = {}
         """Orders that are not closed yet, by client order id."""
         self._by_venue_id: dict[str, Order] = {}
@@ -180,6 +184,8 @@ class OrderRouter:
             if mark is None:
                 return "no last price to size the order"
             ticks = order.limit_ticks or order.stop_ticks or mark
+            if order.limit_ticks is None:  # a market order fills at a price not known yet: leave headroom
+                ticks = int(product(Decimal(ticks), 1 + self.market_headroom).to_integral_value(ROUND_CEILING))
             if order.notional_units is not None:
                 budget = Decimal(order.notional_units)
             else:
@@ -402,12 +408,13 @@ class OrderRouter:
         now = self.clock_ns()
         cid = order.client_order_id
         event: OrderEvent
+        said = f"venue: {venue_order.reason or venue_order.venue_status or venue_order.status.value}"
         if venue_order.status is OrderStatus.CANCELED:
-            event = OrderCanceled(cid, now, now, "venue: canceled")
+            event = OrderCanceled(cid, now, now, said)
         elif venue_order.status is OrderStatus.EXPIRED:
-            event = OrderExpired(cid, now, now, "venue: expired")
+            event = OrderExpired(cid, now, now, said)
         elif venue_order.status is OrderStatus.REJECTED:
-            event = OrderRejected(cid, now, now, "venue: rejected")
+            event = OrderRejected(cid, now, now, said)
         else:
             return  # still open, or filled (its trades close it)
         if order.status is OrderStatus.SUBMITTED:

@@ -88,11 +88,7 @@ def open_store(config: NodeConfig, mode: Mode, *, create: bool = True) -> Opened
 def venue_for(config: NodeConfig, *, with_keys: bool) -> ExchangeClient:
     from atb.venues.ccxt_venue import CcxtVenue
 
-    api_key, secret = config.venue.credentials() if with_keys else (None, None)
-    if with_keys and (not api_key or not secret):
-        raise UserInputError(
-            f"live trading needs the API key and secret in ${config.venue.api_key_env} and ${config.venue.secret_env}"
-        )
+    api_key, secret = credentials(config) if with_keys else (None, None)
     return CcxtVenue(
         config.venue.exchange,
         api_key=api_key,
@@ -102,6 +98,16 @@ def venue_for(config: NodeConfig, *, with_keys: bool) -> ExchangeClient:
         config={"timeout": config.venue.timeout_ms}
         | ({"rateLimit": config.venue.rate_limit_ms} if config.venue.rate_limit_ms else {}),
     )
+
+
+def credentials(config: NodeConfig) -> tuple[str, str]:
+    """The API key and secret from the environment, or one clear error before anything is touched."""
+    api_key, secret = config.venue.credentials()
+    if not api_key or not secret:
+        raise UserInputError(
+            f"live trading needs the API key and secret in ${config.venue.api_key_env} and ${config.venue.secret_env}"
+        )
+    return api_key, secret
 
 
 async def exchange_for(config: NodeConfig, mode: Mode) -> ExchangeClient:
@@ -159,6 +165,8 @@ def settings_for(config: NodeConfig) -> NodeSettings:
 async def run_node(config: NodeConfig, mode: Mode) -> NodeSummary:
     """Run the node until stopped (SIGINT/SIGTERM), halted, or `max_bars` live bars."""
     strategy = build_strategy(config)
+    if mode == "live":
+        credentials(config)
     opened = open_store(config, mode)
     exchange: ExchangeClient | None = None
     try:
@@ -182,6 +190,7 @@ async def kill_run(config: NodeConfig, reason: str, *, flatten: bool = True) -> 
     from atb.domain import Account, AccountMode, ClientOrderIdFactory, Money
     from atb.risk import RiskEngine
 
+    credentials(config)
     opened = open_store(config, "live", create=False)
     venue = venue_for(config, with_keys=True)
     try:

@@ -90,6 +90,8 @@ class VenueOrder:
     cost: Decimal
     fees: tuple[VenueFee, ...]
     timestamp_ms: int | None
+    reason: str = ""
+    """Why the venue closed the order, when it says (a simulated venue does; ccxt's unified order does not)."""
 
 
 @dataclass(frozen=True, slots=True)
