@@ -277,12 +277,7 @@ class Backtest:
             gc_stack.close()
 
     def _guarded(self, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except UserInputError:
-            raise
-        except Exception as exc:
-            raise _strategy_error(exc, self.ctx.cursor.i, self.ctx._ts[self.ctx.cursor.i]) from exc
+        run_strategy_code(call, lambda: (self.ctx.cursor.i, self.ctx._ts[self.ctx.cursor.i]))
 
     # --- results ----------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
@@ -407,6 +402,17 @@ def _is_strategy_code(filename: str) -> bool:
     """Outside the atb package (by location, not by an 'atb' in the path), or a built-in strategy."""
     path = os.path.abspath(filename)
     return path.startswith(_BUILTIN_DIR + os.sep) or not path.startswith(_PACKAGE_DIR + os.sep)
+
+
+def run_strategy_code(call: Callable[[], object], where: Callable[[], tuple[int, int]]) -> None:
+    """Call a strategy hook; its own exceptions become a `StrategyError` naming the bar (`where()`: index, ns)."""
+    try:
+        call()
+    except UserInputError:
+        raise
+    except Exception as exc:
+        bar, ts_ns = where()
+        raise _strategy_error(exc, bar, ts_ns) from exc
 
 
 def _strategy_error(exc: Exception, bar: int, ts_ns: int) -> StrategyError:

@@ -22,11 +22,12 @@ import time
 from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import count
 from typing import Literal
 
 from atb.data.resample import parse_timeframe
 from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled
-from atb.engine.backtest import StrategyError, _strategy_error
+from atb.engine.backtest import StrategyError, run_strategy_code
 from atb.errors import UserInputError
 from atb.node.bus import EventBus
 from atb.node.exchange import ExchangeClient
@@ -37,7 +38,8 @@ from atb.node.persistence import NodeStore
 from atb.node.reconcile import ReconcileReport, rebuild_account, reconcile
 from atb.node.router import OrderRouter
 from atb.risk import RiskConfig, RiskEngine
-from atb.store import RunStatus
+from atb.store import RunStatus, session_scope
+from atb.store.run_state import run_orders
 from atb.strategy.base import Strategy
 
 FeedFactory = Callable[[int | None], AsyncIterable[Mapping[str, LiveBar]]]
@@ -353,14 +355,8 @@ class LiveNode:
         )
 
     def _guarded(self, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except UserInputError:
-            raise
-        except Exception as exc:
-            ctx = self.context
-            i = ctx.cursor.i if ctx is not None else 0
-            raise _strategy_error(exc, i, ctx.now_ns() if ctx is not None else 0) from exc
+        ctx = self.context
+        run_strategy_code(call, lambda: (ctx.cursor.i, ctx.now_ns()) if ctx is not None else (0, 0))
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
@@ -386,11 +382,6 @@ class _ResumingIds(ClientOrderIdFactory):
 
     def __init__(self, prefix: str, store: NodeStore) -> None:
         super().__init__(prefix)
-        from itertools import count
-
-        from atb.store import session_scope
-        from atb.store.run_state import run_orders
-
         with session_scope(store.sessions) as session:
             cids = run_orders(session, store.orders, store.run_id)
         used = [int(c.rsplit("-", 1)[1]) for c in cids if c.startswith(prefix + "-") and c.rsplit("-", 1)[1].isdigit()]
