@@ -169,3 +169,18 @@ def test_kill_switch_cancels_flattens_and_halts(fake_venue: Any, tmp_path: Path,
     engine.dispose()
     with pytest.raises(UserInputError, match="halted by the kill switch"):
         asyncio.run(run_node(config, "live"))
+
+
+def test_risk_limits_deny_orders_in_the_node_with_their_reason(fake_venue: Any, tmp_path: Path, keys: None) -> None:
+    """Every order passes the pre-trade risk engine; a denial is stored with its reason and never sent."""
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", max_bars=30)
+    raw["risk"] = {"max_order_notional": 50}
+    config = NodeConfig.model_validate(raw)
+    summary = _run(config, fake_venue)
+    orders, fills = _stored(config)
+    assert summary.orders == len(orders) >= 1
+    assert fills == [] and fake_venue.calls("order", "POST") == []
+    for order in orders:
+        assert order.status == "denied"
+        assert order.reason.startswith("max_order_notional: ")
