@@ -1,13 +1,22 @@
-"""Klines for the fake venue, served from the bundled 5-minute samples the way /api/v3/klines pages them."""
+"""Klines for the fake venue, served from the bundled 5-minute samples the way /api/v3/klines pages them.
+
+By default every sample bar is served. A symbol in *live mode* (`FakeVenue.live_klines`) serves only
+the rows before its release cursor, which `FakeVenue.release_bars` advances: the venue's market then
+grows one closed bar at a time, as a live market does. The sample bars are historical, so a released
+bar's close time is already past and it counts as closed, as Binance's closed klines do.
+"""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .state import VenueReject
+
+if TYPE_CHECKING:
+    from .server import FakeVenue
 
 SAMPLES = {"BTCUSDT": "BTC_USDT_5m", "ETHUSDT": "ETH_USDT_5m"}
 INTERVAL = "5m"
@@ -38,11 +47,28 @@ def _open_times(symbol: str) -> np.ndarray:
     return np.array([r[0] for r in sample_rows(symbol)], dtype=np.int64)
 
 
-def klines(params: dict[str, str]) -> list[list[Any]]:
+def route(venue: FakeVenue, params: dict[str, str]) -> tuple[int, list[list[Any]]]:
+    """The /api/v3/klines handler: the venue's release cursor decides how much of the sample exists."""
+    return 200, klines(params, venue.kline_cursor(params.get("symbol", "")))
+
+
+def kline_event(row: list[Any], symbol: str, *, closed: bool, event_ms: int) -> dict[str, Any]:
+    """A REST kline row as the `<symbol>@kline_<interval>` stream event Binance pushes for it."""
+    t, o, h, lo, c, v, close_ms, quote_volume, trades, taker_base, taker_quote, _ = row
+    kline = {
+        "t": t, "T": close_ms, "s": symbol, "i": INTERVAL, "f": 0, "L": 0,
+        "o": o, "c": c, "h": h, "l": lo, "v": v, "n": trades, "x": closed,
+        "q": quote_volume, "V": taker_base, "Q": taker_quote, "B": "0",
+    }  # fmt: skip
+    return {"e": "kline", "E": event_ms, "s": symbol, "k": kline}
+
+
+def klines(params: dict[str, str], cursor: int | None = None) -> list[list[Any]]:
     """Binance's selection: openTime in [startTime, endTime], at most `limit` (default 500, capped at 1000).
 
     Without startTime the *last* `limit` bars up to endTime are returned, as Binance does.
     Only the samples' own 5m interval is served; any other valid interval is refused (a fake's limit).
+    `cursor` (live mode) limits the served rows to the sample's first `cursor`.
     """
     symbol = params.get("symbol", "")
     if symbol not in SAMPLES:
@@ -62,6 +88,8 @@ def klines(params: dict[str, str]) -> list[list[Any]]:
         raise VenueReject(-1100, "Illegal characters found in parameter 'limit'; legal range is '1 - 1000'.")
     limit = min(limit, MAX_LIMIT)
     times = _open_times(symbol)
+    if cursor is not None:
+        times = times[:cursor]
     lo = 0 if start is None else int(np.searchsorted(times, start, side="left"))
     hi = len(times) if end is None else int(np.searchsorted(times, end, side="right"))
     if start is None:

@@ -4,6 +4,10 @@
 reuse connections as they do against Binance, which matters for how dropped answers surface).
 Requests are answered as Binance answers them: the same JSON shapes, error codes and messages,
 HTTP statuses and weight headers; see VENUE_NOTES for the behaviour this mirrors.
+
+Market data can run live: `live_klines` / `release_bars` grow a symbol's klines one closed bar at a
+time, and `stream` (started on first use) pushes each released bar to websocket subscribers as
+Binance's kline stream does (`ws.py`).
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ import struct
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .endpoints import ROUTES
+from . import klines as _klines
+from .endpoints import ROUTES, Route
 from .faults import Fault, FaultKind, Faults
 from .state import DEFAULT_SYMBOLS, Book, Order, SymbolSpec, Trade, VenueReject
+
+if TYPE_CHECKING:
+    from .ws import FakeStream
 
 API_PREFIX = "/api/v3/"
 DEFAULT_RECV_WINDOW = 5000
@@ -73,6 +81,12 @@ class FakeVenue:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # klines are served through the venue so that live mode (a release cursor per symbol) applies
+        self.routes: dict[tuple[str, str], Route] = ROUTES | {
+            ("GET", "klines"): replace(ROUTES[("GET", "klines")], handler=_klines.route)
+        }
+        self._kline_cursors: dict[str, int] = {}
+        self._stream: FakeStream | None = None
         for asset, amount in (balances or {"USDT": Decimal(100_000), "BTC": Decimal(0), "ETH": Decimal(0)}).items():
             self.book.deposit(asset, Decimal(amount))
         for symbol, price in (prices or {"BTCUSDT": Decimal(50_000), "ETHUSDT": Decimal(3_000)}).items():
@@ -89,6 +103,10 @@ class FakeVenue:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._stream is not None:
+            self._stream.stop()
+            self.unexpected.extend(self._stream.unexpected)
+            self._stream = None
         if self._server is not None:
             self._server.shutdown()
             self._server.close_connections()
@@ -112,6 +130,49 @@ class FakeVenue:
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.clock_offset_ms
+
+    @property
+    def stream(self) -> FakeStream:
+        """The market-data websocket (Binance's spot stream protocol), started on first use."""
+        if self._stream is None:
+            from .ws import FakeStream
+
+            self._stream = FakeStream().start()
+        return self._stream
+
+    # -- live klines ---------------------------------------------------------------------------------------
+    def live_klines(self, symbol: str, start_index: int) -> None:
+        """Live mode for `symbol`: /api/v3/klines serves only sample rows [0, cursor), cursor = `start_index`."""
+        rows = _klines.sample_rows(symbol)
+        if not 0 <= start_index <= len(rows):
+            raise ValueError(f"{symbol}: start_index {start_index} outside 0..{len(rows)}")
+        with self.lock:
+            self._kline_cursors[symbol] = start_index
+
+    def kline_cursor(self, symbol: str) -> int | None:
+        """How many sample rows `symbol` serves in live mode; None: all of them (the default)."""
+        with self.lock:
+            return self._kline_cursors.get(symbol)
+
+    def release_bars(self, symbol: str, n: int = 1) -> list[list[Any]]:
+        """Close the next `n` bars of a live symbol: REST serves them, the market price moves to the last
+        close (market orders fill near it), and stream subscribers get each as a closed kline (x=true).
+        Returns the released rows as /api/v3/klines gives them."""
+        rows = _klines.sample_rows(symbol)
+        with self.lock:
+            cursor = self._kline_cursors.get(symbol)
+            if cursor is None:
+                raise ValueError(f"{symbol} is not in live mode: call live_klines first")
+            if n < 1 or cursor + n > len(rows):
+                raise ValueError(f"{symbol}: cannot release {n} bars after row {cursor} of {len(rows)}")
+            released = rows[cursor : cursor + n]
+            self._kline_cursors[symbol] = cursor + n
+            self.book.set_price(symbol, Decimal(released[-1][4]), self.now_ms())
+        if self._stream is not None:
+            stream = f"{symbol.lower()}@kline_{_klines.INTERVAL}"
+            for row in released:
+                self._stream.publish(stream, _klines.kline_event(row, symbol, closed=True, event_ms=self.now_ms()))
+        return released
 
     # -- test controls -------------------------------------------------------------------------------------
     def set_price(self, symbol: str, price: Decimal | str) -> list[Trade]:
@@ -263,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode() if length else ""
         params = dict(parse_qsl(url.query, keep_blank_values=True)) | dict(parse_qsl(body, keep_blank_values=True))
         endpoint = url.path[len(API_PREFIX) :] if url.path.startswith(API_PREFIX) else ""
-        route = ROUTES.get((method, endpoint))
+        route = venue.routes.get((method, endpoint))
         if route is None:
             venue.unexpected.append(f"{method} {url.path}")
             self._send(404, {"code": -1, "msg": f"fake venue: no route for {method} {url.path}"}, {})

@@ -184,3 +184,16 @@ def test_risk_limits_deny_orders_in_the_node_with_their_reason(fake_venue: Any, 
     for order in orders:
         assert order.status == "denied"
         assert order.reason.startswith("max_order_notional: ")
+
+
+def test_node_streams_bars_over_the_venue_websocket(fake_venue: Any, tmp_path: Path, keys: None) -> None:
+    """`venue.stream = true`: closed bars come over ccxt.pro's websocket (REST only as the fallback)."""
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", max_bars=20)
+    raw["venue"] |= {"stream": True, "ws_urls": {"spot": fake_venue.stream.url}, "poll_seconds": 30}
+    config = NodeConfig.model_validate(raw)
+    summary = _run(config, fake_venue)
+    assert summary.bars == 20
+    assert fake_venue.stream.connects >= 1
+    orders, fills = _stored(config)
+    assert len(fills) == summary.fills

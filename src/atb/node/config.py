@@ -97,7 +97,12 @@ class VenueSection(_Strict):
     timeout_ms: int = Field(default=10_000, gt=0)
     rate_limit_ms: int | None = Field(default=None, gt=0, description="ccxt's pause per request weight unit.")
     poll_seconds: float = Field(default=5.0, gt=0)
-    stream: bool | None = Field(default=None, description="Websocket bars (None: when the exchange offers them).")
+    stream: bool = Field(
+        default=False, description="Closed bars over the exchange's websocket (ccxt.pro), REST as fallback."
+    )
+    ws_urls: dict[str, str] = Field(
+        default_factory=dict, description="Replacements for ccxt.pro's urls['api']['ws'] entries (e.g. spot)."
+    )
 
     def credentials(self) -> tuple[str | None, str | None]:
         return os.environ.get(self.api_key_env), os.environ.get(self.secret_env)

@@ -135,29 +135,27 @@ class PollingBarFeed:
         """
         gate = self.gate
         found = 0
-        try:
+        while True:
+            before = gate.cursor_ms
+            since = None if not gate.ready else 0 if before is None else before + 1
+            try:
+                rows = await self.source.ohlcv(self.symbol, self.timeframe, since, self.limit)
+            except Exception as exc:  # venue trouble of any kind: the next poll tries again
+                self.last_error = exc
+                self.log.warning(
+                    "%s %s: bar poll failed, retrying in %.3gs: %s: %s",
+                    self.symbol, self.timeframe, self.poll_seconds, type(exc).__name__, exc,
+                )  # fmt: skip
+                return -1
+            self._saw(rows)
             if not gate.ready:
-                rows = await self.source.ohlcv(self.symbol, self.timeframe, None, self.limit)
-                self._saw(rows)
                 gate.baseline(rows, self.now_ms())
-            else:
-                while True:
-                    before = gate.cursor_ms
-                    since = 0 if before is None else before + 1
-                    rows = await self.source.ohlcv(self.symbol, self.timeframe, since, self.limit)
-                    self._saw(rows)
-                    bars = gate.admit(rows, self.now_ms())
-                    self._pending.extend(bars)
-                    found += len(bars)
-                    if not gate.behind or gate.cursor_ms == before:
-                        break
-        except Exception as exc:
-            self.last_error = exc
-            self.log.warning(
-                "%s %s: bar poll failed, retrying in %.3gs: %s: %s",
-                self.symbol, self.timeframe, self.poll_seconds, type(exc).__name__, exc,
-            )  # fmt: skip
-            return -1
+                break
+            bars = gate.admit(rows, self.now_ms())
+            self._pending.extend(bars)
+            found += len(bars)
+            if not gate.behind or gate.cursor_ms == before:
+                break
         self.last_poll_ok_monotonic = time.monotonic()
         return found
 

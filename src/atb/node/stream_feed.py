@@ -125,10 +125,17 @@ class StreamingBarFeed(PollingBarFeed):
         self._rest_due = 0.0
 
     async def close(self) -> None:
-        """Stop, and close the ccxt.pro client if this feed built it."""
+        """Stop, end the stream, and close the ccxt.pro client if this feed built it."""
         await super().close()
+        await self._end_stream()
         if self._owns_exchange:
             await self.exchange.close()
+
+    async def _end_stream(self) -> None:
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
 
     # ------------------------------------------------------------------ websocket side
 
@@ -163,13 +170,14 @@ class StreamingBarFeed(PollingBarFeed):
         pump = self._pump
         if pump is not None and pump.done():
             exc = self._ws_error
+            reason = f"{type(exc).__name__}: {exc}" if exc is not None else "the stream task ended"
             self._pump, self._ws_error = None, None
             self._ws_rows.clear()
             self.reconnects += 1
             self._reconnect_at = time.monotonic() + self._backoff
             self.log.warning(
-                "%s %s: market-data stream failed (%s: %s); on REST until a reconnect in %.3gs",
-                self.symbol, self.timeframe, type(exc).__name__, exc, self._backoff,
+                "%s %s: market-data stream failed (%s); on REST until a reconnect in %.3gs",
+                self.symbol, self.timeframe, reason, self._backoff,
             )  # fmt: skip
             self._backoff = min(self._backoff * 2, self.reconnect_max)
             self._rest_due = 0.0
@@ -231,10 +239,7 @@ class StreamingBarFeed(PollingBarFeed):
                 if not self._stop.is_set():
                     await self._sleep(self._timeout(need_rest))
         finally:
-            pump, self._pump = self._pump, None
-            if pump is not None:
-                pump.cancel()
-                await asyncio.gather(pump, return_exceptions=True)
+            await self._end_stream()
 
 
 def bar_feed(
@@ -244,27 +249,37 @@ def bar_feed(
     *,
     stream: bool | None = None,
     rest: OhlcvSource | None = None,
+    since_ms: int | None = None,
+    poll_seconds: float = 5.0,
+    now_ms: Callable[[], int] = wall_clock_ms,
+    limit: int = 500,
     logger: logging.Logger | None = None,
-    **options: Any,
+    close_grace_seconds: float = 3.0,
+    reconnect_base: float = 1.0,
+    reconnect_max: float = 60.0,
 ) -> PollingBarFeed:
     """The live feed for one symbol: streaming when the ccxt client can `watchOHLCV` and `stream` is not
     False, else polling. `stream=True` on a client that cannot stream is an error, not a quiet downgrade.
 
     `exchange_or_venue` is a `CcxtVenue` (REST through its retries; its ccxt client does not stream),
-    a ccxt.pro client, or any ccxt async client. `rest` overrides the REST source; `options` go to the
-    feed (`since_ms`, `poll_seconds`, `now_ms`, `limit`, and the streaming feed's own settings).
+    a ccxt.pro client, or any ccxt async client. `rest` overrides the REST source. The last three
+    settings apply to streaming only (see `StreamingBarFeed`).
     """
     exchange = getattr(exchange_or_venue, "exchange", exchange_or_venue)
     if rest is None:
         rest = exchange_or_venue if callable(getattr(exchange_or_venue, "ohlcv", None)) else ExchangeOhlcv(exchange)
     log = logger if logger is not None else logging.getLogger(__name__)
     name = getattr(exchange, "id", type(exchange).__name__)
+    common: dict[str, Any] = {"since_ms": since_ms, "poll_seconds": poll_seconds, "now_ms": now_ms, "limit": limit}
     if stream is not False and _can_stream(exchange):
         log.info("%s %s bars: streaming from %s (REST as fallback)", symbol, timeframe, name)
-        return StreamingBarFeed(exchange, symbol, timeframe, rest=rest, logger=logger, **options)
+        return StreamingBarFeed(
+            exchange, symbol, timeframe, rest=rest, logger=logger, close_grace_seconds=close_grace_seconds,
+            reconnect_base=reconnect_base, reconnect_max=reconnect_max, **common,
+        )  # fmt: skip
     if stream:
         _import_pro()  # MissingExtraError without ccxt.pro; else the client given is the problem
         raise UserInputError(f"the {name} client given cannot stream bars: pass a ccxt.pro client for stream=True")
     reason = "as asked" if stream is False else f"the {name} client has no watchOHLCV"
-    log.info("%s %s bars: polling REST every %ss (%s)", symbol, timeframe, options.get("poll_seconds", 5.0), reason)
-    return PollingBarFeed(rest, symbol, timeframe, logger=logger, **options)
+    log.info("%s %s bars: polling REST every %gs (%s)", symbol, timeframe, poll_seconds, reason)
+    return PollingBarFeed(rest, symbol, timeframe, logger=logger, **common)

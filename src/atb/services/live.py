@@ -19,10 +19,11 @@ from atb.node.config import NodeConfig
 from atb.node.exchange import ExchangeClient
 from atb.node.kill import KillReport, execute_kill
 from atb.node.live import FeedFactory, LiveNode, NodeSettings, NodeSummary
-from atb.node.live_feed import AlignedBarFeed, LiveBar, PollingBarFeed
+from atb.node.live_feed import AlignedBarFeed, LiveBar
 from atb.node.persistence import NodeStore
 from atb.node.reconcile import rebuild_account, reconcile
 from atb.node.router import OrderRouter
+from atb.node.stream_feed import bar_feed, pro_exchange
 from atb.strategy.base import Strategy
 from atb.strategy.registry import resolve
 
@@ -135,18 +136,40 @@ async def exchange_for(config: NodeConfig, mode: Mode) -> ExchangeClient:
     return PaperExchange(chosen, config.node.cash, data=venue, execution=execution)
 
 
-def feed_factory(config: NodeConfig, source: Any) -> FeedFactory:
-    """Polling bar feeds, one per symbol, aligned on timestamps."""
+def feed_factory(config: NodeConfig, source: Any, streams: list[Any]) -> FeedFactory:
+    """One feed per symbol (websocket when `venue.stream`, else REST polling), aligned on timestamps.
+
+    Streaming clients are appended to `streams` so the caller closes them with the venue.
+    """
 
     def make(since_ms: int | None) -> AsyncIterable[Mapping[str, LiveBar]]:
+        client = stream_client(config) if config.venue.stream else None
+        if client is not None:
+            streams.append(client)
         feeds = [
-            PollingBarFeed(source, symbol, config.node.timeframe, since_ms=since_ms,
-                           poll_seconds=config.venue.poll_seconds)
+            bar_feed(client or source, symbol, config.node.timeframe, stream=config.venue.stream, rest=source,
+                     since_ms=since_ms, poll_seconds=config.venue.poll_seconds)
             for symbol in config.node.symbols
         ]  # fmt: skip
         return AlignedBarFeed(feeds)
 
     return make
+
+
+def stream_client(config: NodeConfig) -> Any:
+    """A ccxt.pro client for public bars, on the configured (or test) URLs, spot only."""
+    from atb.venues.ccxt_client import SPOT_OPTIONS
+
+    client = pro_exchange(
+        config.venue.exchange,
+        {"options": dict(SPOT_OPTIONS) | config.venue.options, "timeout": config.venue.timeout_ms},
+    )
+    api = client.urls["api"]
+    for key, url in config.venue.urls.items():
+        api[key] = url
+    if config.venue.ws_urls:
+        api["ws"] = dict(api.get("ws") or {}) | config.venue.ws_urls
+    return client
 
 
 def settings_for(config: NodeConfig) -> NodeSettings:
@@ -169,6 +192,7 @@ async def run_node(config: NodeConfig, mode: Mode) -> NodeSummary:
         credentials(config)
     opened = open_store(config, mode)
     exchange: ExchangeClient | None = None
+    streams: list[Any] = []
     try:
         if opened.previous_status == "running":
             _log.warning("run %s did not stop cleanly last time; reconciling with the venue", config.node.name)
@@ -176,10 +200,13 @@ async def run_node(config: NodeConfig, mode: Mode) -> NodeSummary:
         opened.learn(await exchange.load_instruments())
         source = getattr(exchange, "_data", None) or exchange
         node = LiveNode(
-            strategy, exchange, opened.store, feed_factory(config, source), settings_for(config), risk=config.risk
-        )
+            strategy, exchange, opened.store, feed_factory(config, source, streams), settings_for(config),
+            risk=config.risk,
+        )  # fmt: skip
         return await node.run()
     finally:
+        for client in streams:
+            await client.close()
         if exchange is not None:
             await exchange.close()
         opened.close()
