@@ -18,7 +18,8 @@ def venue_urls(venue: Any) -> dict[str, str]:
     return {key: venue.base_url + urlsplit(url).path for key, url in ccxt.binance().urls["api"].items()}
 
 
-def node_config_dict(venue: Any, db: Path, *, name: str = "t1", **node: Any) -> dict[str, Any]:
+def node_config_dict(venue: Any, db: Path | str, *, name: str = "t1", **node: Any) -> dict[str, Any]:
+    """A node config for the fake venue; `db` is a SQLite file path or a database URL."""
     settings: dict[str, Any] = {
         "name": name,
         "strategy": "sma_cross",
@@ -26,7 +27,7 @@ def node_config_dict(venue: Any, db: Path, *, name: str = "t1", **node: Any) -> 
         "symbols": ["BTC/USDT"],
         "timeframe": "5m",
         "cash": "1000",
-        "database": f"sqlite:///{db}",
+        "database": db if isinstance(db, str) else f"sqlite:///{db}",
         "warmup_bars": 30,
         "sync_seconds": 0.05,
     } | node

@@ -20,12 +20,11 @@ import pytest
 pytest.importorskip("ccxt")
 pytest.importorskip("sqlalchemy")
 
-from fakevenue import faults  # noqa: E402
+from atb.store import AuditLog, make_engine, session_scope
+from atb.store.models import FillRow, OrderRow, RunRow
+from fakevenue import faults
 
-from atb.store import AuditLog, make_engine, session_scope  # noqa: E402
-from atb.store.models import FillRow, OrderRow, RunRow  # noqa: E402
-
-from .live_helpers import API_KEY, SECRET, node_config_dict, toml_text  # noqa: E402
+from .live_helpers import API_KEY, SECRET, node_config_dict, toml_text
 
 CLI = [sys.executable, "-c", "from atb.cli import main; main()"]
 
@@ -36,8 +35,8 @@ def _start(config: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen([*CLI, *args, "--config", str(config)], stdout=sink, stderr=sink, env=env)
 
 
-def _rows(db: Path) -> tuple[list[OrderRow], list[FillRow], str, list[str]]:
-    engine = make_engine(f"sqlite:///{db}")
+def _rows(db: str) -> tuple[list[OrderRow], list[FillRow], str, list[str]]:
+    engine = make_engine(db)
     try:
         with session_scope(engine) as session:
             orders = list(session.query(OrderRow).order_by(OrderRow.id).all())
@@ -58,8 +57,8 @@ def _release_until(venue: Any, done: Any, *, pause: float = 0.05, limit: int = 6
     raise AssertionError("the condition was not reached while releasing bars")
 
 
-def test_kill_9_mid_order_then_restart_reconciles(fake_venue: Any, tmp_path: Path) -> None:
-    db, log = tmp_path / "node.db", tmp_path / "node.log"
+def test_kill_9_mid_order_then_restart_reconciles(fake_venue: Any, tmp_path: Path, node_db: str) -> None:
+    db, log = node_db, tmp_path / "node.log"
     fake_venue.live_klines("BTCUSDT", 400)
     config = tmp_path / "live.toml"
     config.write_text(toml_text(node_config_dict(fake_venue, db, name="crash")))

@@ -12,15 +12,14 @@ import pytest
 pytest.importorskip("ccxt")
 pytest.importorskip("sqlalchemy")
 
-from fakevenue import faults  # noqa: E402
+from atb.errors import UserInputError
+from atb.node.config import NodeConfig
+from atb.services.live import run_node
+from atb.store import make_engine, session_scope
+from atb.store.models import FillRow, OrderRow
+from fakevenue import faults
 
-from atb.errors import UserInputError  # noqa: E402
-from atb.node.config import NodeConfig  # noqa: E402
-from atb.services.live import run_node  # noqa: E402
-from atb.store import make_engine, session_scope  # noqa: E402
-from atb.store.models import FillRow, OrderRow  # noqa: E402
-
-from .live_helpers import API_KEY, SECRET, node_config_dict  # noqa: E402
+from .live_helpers import API_KEY, SECRET, node_config_dict
 
 
 @pytest.fixture
@@ -56,9 +55,9 @@ def _stored(config: NodeConfig) -> tuple[list[OrderRow], list[FillRow]]:
         engine.dispose()
 
 
-def test_live_node_trades_and_books_every_fill(fake_venue: Any, tmp_path: Path, keys: None) -> None:
+def test_live_node_trades_and_books_every_fill(fake_venue: Any, node_db: str, keys: None) -> None:
     fake_venue.live_klines("BTCUSDT", 400)
-    config = NodeConfig.model_validate(node_config_dict(fake_venue, tmp_path / "n.db", max_bars=60))
+    config = NodeConfig.model_validate(node_config_dict(fake_venue, node_db, max_bars=60))
     summary = _run(config, fake_venue)
     assert summary.bars == 60
     assert summary.fills >= 6, summary
@@ -137,7 +136,7 @@ class BuyAndRest(Strategy):
 """
 
 
-def test_kill_switch_cancels_flattens_and_halts(fake_venue: Any, tmp_path: Path, keys: None) -> None:
+def test_kill_switch_cancels_flattens_and_halts(fake_venue: Any, tmp_path: Path, node_db: str, keys: None) -> None:
     """`atb kill` on a run holding BTC with a resting order: all cancelled, flat, halted; it then refuses to start."""
     from atb.services.live import kill_run
     from atb.store.models import RunRow
@@ -145,7 +144,7 @@ def test_kill_switch_cancels_flattens_and_halts(fake_venue: Any, tmp_path: Path,
     strategy = tmp_path / "holder.py"
     strategy.write_text(HOLDER)
     fake_venue.live_klines("BTCUSDT", 400)
-    raw = node_config_dict(fake_venue, tmp_path / "n.db", name="k", max_bars=6, strategy=str(strategy), params={})
+    raw = node_config_dict(fake_venue, node_db, name="k", max_bars=6, strategy=str(strategy), params={})
     raw["node"]["on_stop"] = "leave"
     config = NodeConfig.model_validate(raw)
     _run(config, fake_venue)
@@ -195,5 +194,5 @@ def test_node_streams_bars_over_the_venue_websocket(fake_venue: Any, tmp_path: P
     summary = _run(config, fake_venue)
     assert summary.bars == 20
     assert fake_venue.stream.connects >= 1
-    orders, fills = _stored(config)
+    _, fills = _stored(config)
     assert len(fills) == summary.fills

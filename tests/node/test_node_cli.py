@@ -14,17 +14,22 @@ import pytest
 pytest.importorskip("ccxt")
 pytest.importorskip("sqlalchemy")
 
-from atb.store import make_engine, session_scope  # noqa: E402
-from atb.store.models import OrderRow, RunRow  # noqa: E402
+from atb.store import make_engine, session_scope
+from atb.store.models import OrderRow, RunRow
 
-from .live_helpers import API_KEY, SECRET, node_config_dict, toml_text  # noqa: E402
+from .live_helpers import node_config_dict, toml_text
 
 CLI = [sys.executable, "-c", "from atb.cli import main; main()"]
 
 
 def _atb(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=os.environ | (env or {}), stdin=subprocess.DEVNULL
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ | (env or {}),
+        stdin=subprocess.DEVNULL,
     )
 
 
