@@ -196,3 +196,75 @@ def test_node_streams_bars_over_the_venue_websocket(fake_venue: Any, tmp_path: P
     assert fake_venue.stream.connects >= 1
     _, fills = _stored(config)
     assert len(fills) == summary.fills
+
+
+RESTING = """
+from atb.strategy.base import Strategy
+
+
+class OneRestingBuy(Strategy):
+    \"\"\"One buy limit below the market, placed once: the test fills it in pieces.\"\"\"
+
+    def on_start(self) -> None:
+        self.placed = False
+
+    def on_bar(self) -> None:
+        if not self.placed:
+            self.buy(quantity="0.003", limit=round(self.data.close[0] * 0.9, 2))
+            self.placed = True
+"""
+
+
+def test_partial_fills_of_a_resting_order_are_booked_as_they_happen(
+    fake_venue: Any, tmp_path: Path, keys: None
+) -> None:
+    strategy = tmp_path / "resting.py"
+    strategy.write_text(RESTING)
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", max_bars=40, strategy=str(strategy), params={})
+    raw["node"]["on_stop"] = "leave"
+    config = NodeConfig.model_validate(raw)
+    seen: list[tuple[int, str]] = []
+
+    async def main() -> Any:
+        task = asyncio.create_task(run_node(config, "live"))
+        steps = 0
+        while not task.done() and steps < 400:
+            fake_venue.release_bars("BTCUSDT")
+            steps += 1
+            (order,) = [o for o in fake_venue.book.orders.values()] or [None]
+            if order is not None and order.status in ("NEW", "PARTIALLY_FILLED"):
+                filled = order.executed_qty
+                if filled == 0 and steps % 5 == 0:
+                    fake_venue.fill(order.client_id, "0.001")
+                    seen.append((steps, "partial"))
+                elif filled == Decimal("0.001") and steps % 5 == 0:
+                    fake_venue.fill(order.client_id, "0.002")
+                    seen.append((steps, "rest"))
+            await asyncio.sleep(0.05)
+        return await asyncio.wait_for(task, 30)
+
+    summary = asyncio.run(main())
+    assert [kind for _, kind in seen] == ["partial", "rest"]
+    orders, fills = _stored(config)
+    (order,) = orders
+    assert order.status == "filled" and order.filled_quantity == Decimal("0.003")
+    assert [f.quantity for f in fills] == [Decimal("0.001"), Decimal("0.002")]
+    assert all(f.liquidity == "maker" for f in fills)
+    assert summary.fills == 2
+
+
+def test_market_order_cut_short_by_liquidity_ends_expired_with_its_partial_fill(
+    fake_venue: Any, tmp_path: Path, keys: None
+) -> None:
+    fake_venue.live_klines("BTCUSDT", 400)
+    fake_venue.set_liquidity("BTCUSDT", "0.005")  # every market order fills at most 0.005 BTC, the rest EXPIRES
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", max_bars=30)
+    config = NodeConfig.model_validate(raw)
+    _run(config, fake_venue)
+    orders, fills = _stored(config)
+    buys = [o for o in orders if o.side == "buy"]
+    assert buys and all(o.status == "expired" for o in buys)
+    for order in buys:
+        assert order.filled_quantity == Decimal("0.005")
+        assert sum(f.quantity for f in fills if f.order_id == order.id) == Decimal("0.005")
