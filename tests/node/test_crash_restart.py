@@ -107,3 +107,48 @@ def test_kill_9_mid_order_then_restart_reconciles(fake_venue: Any, tmp_path: Pat
     cids = [o.client_order_id for o in orders]
     assert len(cids) == len(set(cids))
     assert len(fake_venue.calls("order", "POST")) == len([o for o in orders if o.status != "denied"])
+
+
+RESTING = """
+from atb.strategy.base import Strategy
+
+
+class OneRestingBuy(Strategy):
+    def on_start(self) -> None:
+        self.placed = False
+
+    def on_bar(self) -> None:
+        if not self.placed:
+            self.buy(quantity="0.002", limit=round(self.data.close[0] * 0.9, 2))
+            self.placed = True
+"""
+
+
+@pytest.mark.parametrize("on_stop", ["cancel", "leave"])
+def test_sigterm_stops_gracefully_cancelling_or_leaving_open_orders(
+    fake_venue: Any, tmp_path: Path, on_stop: str
+) -> None:
+    strategy = tmp_path / "resting.py"
+    strategy.write_text(RESTING)
+    db, log = f"sqlite:///{tmp_path / 'node.db'}", tmp_path / "node.log"
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, db, name="crash", strategy=str(strategy), params={})
+    raw["node"]["on_stop"] = on_stop
+    config = tmp_path / "live.toml"
+    config.write_text(toml_text(raw))
+    node = _start(config, log, "live")
+    try:
+        _release_until(fake_venue, lambda: bool(fake_venue.book.orders) or node.poll() is not None)
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(20) == 0, log.read_text()
+    finally:
+        if node.poll() is None:
+            node.kill()
+    orders, _, status, _ = _rows(db)
+    (order,) = orders
+    at_venue = fake_venue.order(order.client_order_id)
+    assert status == "stopped"
+    if on_stop == "cancel":
+        assert (order.status, at_venue.status) == ("canceled", "CANCELED")
+    else:
+        assert (order.status, at_venue.status) == ("accepted", "NEW")
