@@ -168,7 +168,7 @@ class LiveContext:
             bars = self._bars[sym].bars
             object.__setattr__(feed, "_bars", bars)
             for name, series in _materialised(feed):
-                series._reset(getattr(bars, name))
+                series._extend(getattr(bars, name))
         for (sym, _), (feed, htf_ns) in self._higher.items():
             htf, index_map = self._resampled(sym, htf_ns)
             object.__setattr__(feed, "_bars", htf)

@@ -226,7 +226,7 @@ class Strategy:
                 if isinstance(series, MappedSeries) and isinstance(clock, MappedSeries):
                     series._reset_mapped(values, np.asarray(clock._map, dtype=np.int64))
                 else:
-                    series._reset(values)
+                    series._extend(values)
 
     def _wrap(self, values: np.ndarray[Any, Any], clock: Series | None, name: str) -> Series:
         ctx = self.ctx

@@ -86,6 +86,17 @@ class Series:
         self._array = array
         self._values = array.tolist()
 
+    def _extend(self, values: npt.ArrayLike) -> None:
+        """Take a longer copy of a causal series: earlier values cannot have changed, so only the new
+        tail is converted (a live node's per-bar cost stays flat however long it has run)."""
+        array = np.asarray(values)
+        known = len(self._values)
+        self._array = array
+        if len(array) >= known:
+            self._values.extend(array[known:].tolist())
+        else:
+            self._values = array.tolist()
+
     def __repr__(self) -> str:
         return f"Series({self.name!r}, now={self.now!r})"
 
