@@ -46,6 +46,7 @@ FeedFactory = Callable[[int | None], AsyncIterable[Mapping[str, LiveBar]]]
 """Given the open time (ms) of the last warm-up bar, the closed bars after it, one dict per timestamp."""
 
 StopOrders = Literal["cancel", "leave"]
+HALT_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class LiveNode:
         self.bus = bus if bus is not None else EventBus()
         """Fills, closed orders, equity per bar and status changes, for subscribers such as the API."""
         self._lock = asyncio.Lock()
+        self._halt_checked = float("-inf")
         self._stop = asyncio.Event()
         self.summary = NodeSummary(store.run_id)
         self.router: OrderRouter | None = None
@@ -226,7 +228,7 @@ class LiveNode:
         """Process one closed bar; True when the run was halted (and the node must stop)."""
         router, ctx = self.router, self.context
         assert router is not None and ctx is not None
-        if self.store.status() is RunStatus.HALTED:
+        if self._halt_flag_set():
             await self._halt("halt flag set in the database (atb kill)", flatten=False)
             return True
         ts_ms = next(iter(bars.values())).ts_ms
@@ -254,6 +256,15 @@ class LiveNode:
                 bar_closed()
             await router.sync()
         return False
+
+    def _halt_flag_set(self) -> bool:
+        """Read the run's halt flag, at most once per `HALT_CHECK_SECONDS` (a database round trip per bar
+        would cost more than the rest of the bar on fast replays; a kill reacts within a second)."""
+        now = time.monotonic()
+        if now - self._halt_checked < HALT_CHECK_SECONDS:
+            return False
+        self._halt_checked = now
+        return self.store.status() is RunStatus.HALTED
 
     async def _sync_forever(self) -> None:
         router = self.router
