@@ -152,3 +152,36 @@ def test_sigterm_stops_gracefully_cancelling_or_leaving_open_orders(
         assert (order.status, at_venue.status) == ("canceled", "CANCELED")
     else:
         assert (order.status, at_venue.status) == ("accepted", "NEW")
+
+
+def test_an_intent_never_sent_is_closed_at_restart_and_not_sent(fake_venue: Any, tmp_path: Path) -> None:
+    """A crash between recording an order and marking it submitted: the restart denies it, sends nothing."""
+    from atb.domain import ClientOrderId, Instrument, InstrumentId, Order, OrderSide, OrderType
+    from atb.node.config import NodeConfig
+    from atb.services.live import open_store
+
+    db = f"sqlite:///{tmp_path / 'node.db'}"
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, db, name="crash", max_bars=3)
+    opened = open_store(NodeConfig.model_validate(raw), "live")
+    btc = Instrument.spot("BTC/USDT", tick="0.01", lot="0.00001")
+    opened.learn({"BTC/USDT": btc})
+    intent = Order(ClientOrderId("atbcrash-1"), InstrumentId("BTC/USDT"), OrderSide.BUY, OrderType.MARKET, lots=100)
+    opened.store.record_intent(intent)
+    opened.close()
+
+    config, log = tmp_path / "live.toml", tmp_path / "node.log"
+    config.write_text(toml_text(raw))
+    node = _start(config, log, "live")
+    try:
+        _release_until(fake_venue, lambda: node.poll() is not None)
+        assert node.wait(20) == 0, log.read_text()
+    finally:
+        if node.poll() is None:
+            node.kill()
+    orders, _, _, actions = _rows(db)
+    first = next(o for o in orders if o.client_order_id == "atbcrash-1")
+    assert first.status == "denied" and first.reason.startswith("never sent")
+    assert fake_venue.orders_with("atbcrash-1") == []
+    assert "reconcile_not_placed" in actions
+    assert "atbcrash-1" not in [o.client_order_id for o in orders[1:]]  # its id is not reused either

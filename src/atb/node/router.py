@@ -34,7 +34,7 @@ from atb.node.fills import base_fee, to_fill
 from atb.node.persistence import NodeStore
 from atb.risk import RiskEngine, RiskState
 from atb.strategy.context import OrderRequest
-from atb.venues.ccxt_models import SubmitOutcome, UnsupportedOrderError, VenueOrder
+from atb.venues.ccxt_models import OrderUnknownError, SubmitOutcome, UnsupportedOrderError, VenueOrder
 from atb.venues.errors import CircuitOpenError, describe
 
 FillListener = Callable[[OrderFilled], None]
@@ -70,7 +70,7 @@ class OrderRouter:
         on_order: OrderListener,
         logger: logging.Logger | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
-        lookup_grace_seconds: float = 10.0,
+        lookup_grace_seconds: float = 30.0,
         market_headroom: Decimal = Decimal("0.002"),
         on_reject: Callable[[str], None] | None = None,
         on_roundtrip: Callable[[float], None] | None = None,
@@ -328,21 +328,26 @@ class OrderRouter:
                 self._apply_final(order, venue_order)
 
     async def _resolve_unacknowledged(self, startup: bool) -> None:
-        """Orders that may have reached the venue without our knowing: ask by client order id."""
-        from atb.venues.ccxt_models import OrderUnknownError
+        """Orders that may have reached the venue without our knowing: ask by client order id.
 
+        An intent never marked submitted was never sent (the mark is committed before the request
+        leaves), so at start-up it is closed at once. A submitted order the venue does not know is
+        given `lookup_grace_seconds` from its sending before it is called "not placed": a request
+        still in flight can arrive late, but not later than the client's timeout plus the venue's
+        receive window (Binance: 10 s + 5 s by default), after which the venue refuses it.
+        """
         now = self.clock_ns()
         for order in [o for o in self.orders.values() if o.venue_order_id is None and o not in self._outbox]:
             cid = order.client_order_id
             try:
                 venue_order = await self.exchange.fetch_order(cid, str(order.instrument_id))
             except OrderUnknownError:
-                if startup or now - order.ts_last > self.lookup_grace_ns:
-                    if order.status is OrderStatus.INITIALIZED:
-                        self._deny(order, "never sent: the node stopped between recording and sending it")
-                        self.orders.pop(cid, None)
-                    else:
-                        self._reject(order, "never reached the venue (checked by client order id)")
+                if order.status is OrderStatus.INITIALIZED and startup:
+                    self._deny(order, "never sent: the node stopped between recording and sending it")
+                    self.orders.pop(cid, None)
+                    self.store.audit("reconcile_not_placed", {"client_order_id": cid})
+                elif order.status is not OrderStatus.INITIALIZED and now - order.ts_last > self.lookup_grace_ns:
+                    self._reject(order, "never reached the venue (checked by client order id)")
                     self.store.audit("reconcile_not_placed", {"client_order_id": cid})
                 continue
             except Exception as exc:
