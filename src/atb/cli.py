@@ -613,6 +613,10 @@ from atb.cli_live import register as _register_live  # noqa: E402  (after `app` 
 
 _register_live(app)
 
+from atb.cli_serve import register as _register_serve  # noqa: E402  (after `app` exists)
+
+_register_serve(app)
+
 
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""

@@ -39,7 +39,7 @@ DEFAULT_STORE = Path("market-data")
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "live": ("ccxt", "sqlalchemy", "alembic", "psycopg"),
-    "api": ("fastapi", "uvicorn", "prometheus_client", "psutil", "apprise"),
+    "api": ("fastapi", "uvicorn", "prometheus_client", "psutil", "apprise", "tenacity", "websockets"),
     "ml": ("sklearn", "lightgbm", "pandas"),
     "distributed": ("ray", "optuna"),
 }

@@ -67,7 +67,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front. With a plain (deferred) BEGIN, a transaction that read
+    # and then writes fails at once with "database is locked" when another connection committed in
+    # between — the busy timeout does not apply to that upgrade. Here a second writer (`atb kill`,
+    # `atb token create`, the API) waits up to busy_timeout instead of breaking the node's write.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
