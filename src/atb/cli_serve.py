@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from atb.api.config import ServeConfig
-    from atb.api.node_wiring import BuiltNode
+    from atb.services.live import BuiltNode
     from atb.api.state import ApiState
 
 __all__ = ["register", "serve"]

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from atb.node.live import LiveNode, NodeSummary
+from atb.node.live import LiveNode
 
 if TYPE_CHECKING:
     from atb.domain import Instrument, Order
     from atb.monitor.metrics import AtbMetrics
     from atb.node.config import NodeConfig
     from atb.node.exchange import ExchangeClient
-    from atb.services.live import Mode, OpenedStore
+    from atb.services.live import BuiltNode, Mode
     from atb.venues.ccxt_models import OrderAck, VenueOrder, VenueTrade
 
-__all__ = ["BuiltNode", "MeteredExchange", "ServedNode", "build_served_node"]
+__all__ = ["MeteredExchange", "ServedNode", "build_served_node"]
 
 
 class MeteredExchange:
@@ -87,62 +86,8 @@ class ServedNode(LiveNode):
         return lambda: None
 
 
-@dataclass
-class BuiltNode:
-    node: ServedNode
-    opened: OpenedStore
-    streams: list[Any]
-    """Websocket clients the feed opened (`venue.stream`); closed with the venue."""
-
-    async def run(self) -> NodeSummary:
-        """Run the node, then close its feeds, venue connection and database engine whatever happens."""
-        try:
-            return await self.node.run()
-        finally:
-            for client in self.streams:
-                await client.close()
-            await self.node.exchange.close()
-            self.opened.close()
-
-
 async def build_served_node(config: NodeConfig, mode: Mode) -> BuiltNode:
-    """Open the run in the database, connect the venue (paper: public data only) and wire the node.
+    """The node `atb live`/`atb paper --config` would run, as a `ServedNode` (see the module docstring)."""
+    from atb.services.live import build_node
 
-    The same steps as `atb.services.live.run_node`, which runs the node at once; the server needs
-    the node object first, to hand it to the API before it starts.
-    """
-    import logging
-
-    from atb.services.live import (
-        build_strategy,
-        credentials,
-        exchange_for,
-        feed_factory,
-        open_store,
-        settings_for,
-    )
-
-    strategy = build_strategy(config)
-    if mode == "live":
-        credentials(config)
-    opened = open_store(config, mode)
-    try:
-        if opened.previous_status == "running":
-            logging.getLogger("atb.node").warning(
-                "run %s did not stop cleanly last time; reconciling with the venue", config.node.name
-            )
-        exchange = await exchange_for(config, mode)
-    except BaseException:
-        opened.close()
-        raise
-    streams: list[Any] = []
-    try:
-        opened.learn(await exchange.load_instruments())
-        source = getattr(exchange, "_data", None) or exchange
-        feed = feed_factory(config, source, streams)
-        node = ServedNode(strategy, exchange, opened.store, feed, settings_for(config), risk=config.risk)
-    except BaseException:
-        await exchange.close()
-        opened.close()
-        raise
-    return BuiltNode(node, opened, streams)
+    return await build_node(config, mode, node_class=ServedNode)

@@ -185,31 +185,59 @@ def settings_for(config: NodeConfig) -> NodeSettings:
     )
 
 
-async def run_node(config: NodeConfig, mode: Mode) -> NodeSummary:
-    """Run the node until stopped (SIGINT/SIGTERM), halted, or `max_bars` live bars."""
+@dataclass
+class BuiltNode:
+    """A wired node and what must be closed after it: its feeds' websocket clients, venue, database."""
+
+    node: LiveNode
+    opened: OpenedStore
+    streams: list[Any]
+
+    async def run(self) -> NodeSummary:
+        """Run the node, then close its feeds, venue connection and database engine whatever happens."""
+        try:
+            return await self.node.run()
+        finally:
+            for client in self.streams:
+                await client.close()
+            await self.node.exchange.close()
+            self.opened.close()
+
+
+async def build_node(config: NodeConfig, mode: Mode, *, node_class: type[LiveNode] = LiveNode) -> BuiltNode:
+    """Open the run in the database, connect the venue (paper: public data only) and wire the node.
+
+    `atb live`/`atb paper --config` run it at once; `atb serve` builds it first to hand it to the
+    API, with a `node_class` that leaves the stop signals to the web server.
+    """
     strategy = build_strategy(config)
     if mode == "live":
         credentials(config)
     opened = open_store(config, mode)
-    exchange: ExchangeClient | None = None
-    streams: list[Any] = []
     try:
         if opened.previous_status == "running":
             _log.warning("run %s did not stop cleanly last time; reconciling with the venue", config.node.name)
         exchange = await exchange_for(config, mode)
+    except BaseException:
+        opened.close()
+        raise
+    streams: list[Any] = []
+    try:
         opened.learn(await exchange.load_instruments())
         source = getattr(exchange, "_data", None) or exchange
-        node = LiveNode(
-            strategy, exchange, opened.store, feed_factory(config, source, streams), settings_for(config),
-            risk=config.risk,
-        )  # fmt: skip
-        return await node.run()
-    finally:
-        for client in streams:
-            await client.close()
-        if exchange is not None:
-            await exchange.close()
+        feed = feed_factory(config, source, streams)
+        node = node_class(strategy, exchange, opened.store, feed, settings_for(config), risk=config.risk)
+    except BaseException:
+        await exchange.close()
         opened.close()
+        raise
+    return BuiltNode(node, opened, streams)
+
+
+async def run_node(config: NodeConfig, mode: Mode) -> NodeSummary:
+    """Run the node until stopped (SIGINT/SIGTERM), halted, or `max_bars` live bars."""
+    built = await build_node(config, mode)
+    return await built.run()
 
 
 async def kill_run(config: NodeConfig, reason: str, *, flatten: bool = True) -> KillReport:
