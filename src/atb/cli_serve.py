@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from atb.api.config import ServeConfig
-    from atb.services.live import BuiltNode
     from atb.api.state import ApiState
+    from atb.services.live import BuiltNode
 
 __all__ = ["register", "serve"]
 
