@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -36,6 +35,8 @@ def run_node_command(config_path: Path, mode: str, *, verbose: bool = True) -> N
 
     config = load_config(config_path)
     _logging(verbose)
+    import asyncio  # not at module import: every `atb` start would pay for it
+
     summary = asyncio.run(run_node(config, "live" if mode == "live" else "paper"))
     if summary.reconcile is not None:
         out.print(summary.reconcile.summary(), highlight=False)
@@ -94,6 +95,8 @@ def register(app: typer.Typer) -> None:
             reset_halt(cfg)
             out.print(f"run {cfg.node.name} may trade again: the halt is cleared", highlight=False)
             return
+        import asyncio
+
         report = asyncio.run(kill_run(cfg, reason, flatten=not no_flatten))
         out.print(report.summary(), highlight=False)
         if report.still_open or (report.positions_left and not no_flatten):

@@ -11,7 +11,6 @@ gracefully and then the server, a second one forces the server down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import signal
@@ -26,6 +25,8 @@ import typer
 from atb.errors import AtbError, UserInputError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sqlalchemy.orm import Session, sessionmaker
 
     from atb.api.config import ServeConfig
@@ -108,6 +109,8 @@ def serve(
     _logging(not quiet)
     sock = _listen(host, port)
     try:
+        import asyncio  # not at module import: every `atb` start would pay for it
+
         asyncio.run(_serve(settings, db_url, sock, mode, results_dir, max_backtests, access_log))
     finally:
         sock.close()
@@ -189,6 +192,8 @@ async def _serve(
             file=sys.stderr,
             flush=True,
         )
+        import asyncio
+
         with _Signals(server, state).installed_on(asyncio.get_running_loop()):
             await server.serve(sockets=[sock])
         if state.node_error is not None:

@@ -422,8 +422,11 @@ def compute_stats(
     close: FloatArray,
     initial_cash: float,
     total_fees: float,
+    bar_returns: FloatArray | None = None,
 ) -> Stats:
     """The backtest report, keys in `STAT_KEYS` order (see the module docstring for conventions).
+
+    `bar_returns`: `returns(curve.equity, initial_cash)` if the caller has it (the engine's VaR needs it too).
 
     - `start` = first bar's open, `end` = last bar's close (when the final
       equity is marked), so `duration_days` = end - start = elapsed time.
@@ -460,7 +463,7 @@ def compute_stats(
     def time_of(idx: IntArray) -> IntArray:  # anchored point i > 0 is marked at bar i-1's close
         return np.where(idx == 0, ts[0], ts[idx - 1] + tf)
 
-    r = returns(anchored)
+    r = returns(anchored) if bar_returns is None else bar_returns
     ruined = _first_ruin(equity) is not None
     final = float(equity[-1])
     episodes = _drawdown_episodes(anchored, time_of)

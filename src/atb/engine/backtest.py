@@ -15,24 +15,26 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from decimal import Decimal
 from functools import partial
-from itertools import accumulate
-from typing import Any
 
 import numpy as np
 
-from atb.analytics.performance import EquityCurve, compute_stats, returns, var_cvar_historical
-from atb.analytics.trade_stats import TradeArrays
 from atb.data.bars import Bars
 from atb.data.resample import parse_timeframe, resample
-from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled, OrderSide
+from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Money, Order, OrderFilled
+from atb.engine.columns import FillColumns, OrderColumns
 from atb.engine.context import BacktestContext
 from atb.engine.execution import ExecutionConfig
-from atb.engine.formatting import fixed_str
 from atb.engine.gc_pause import gc_paused
 from atb.engine.market import MarketData, instrument_for
+from atb.engine.result_build import build_result
 from atb.engine.results import BacktestResult
-from atb.engine.signal_runner import run_target_signals, signals_supported
-from atb.engine.trades import build_trades, excursions
+from atb.engine.signal_runner import (
+    KernelOutput,
+    kernel_supported,
+    run_signal_kernel,
+    run_target_signals,
+    signals_supported,
+)
 from atb.engine.venue import SimulatedVenue
 from atb.errors import UserInputError
 from atb.strategy.base import Strategy
@@ -40,6 +42,7 @@ from atb.strategy.signals import TargetSignals
 
 ProgressCallback = Callable[[int, int], None]
 _CHUNK = 1 << 16
+_ORDER_ID_PREFIX = "bt"
 
 
 class StrategyError(UserInputError):
@@ -109,24 +112,38 @@ class Backtest:
         self.account = Account(quote, cash_money, mode=mode, leverage=leverage_d)
         self.execution = execution or ExecutionConfig()
         self.equity_points = equity_points
-        self.orders: list[Order] = []
-        self.fills: list[OrderFilled] = []
-        self.fill_bars: list[int] = []
+        self._orders: list[Order] = []
+        self._fills: list[OrderFilled] = []
+        self._fill_bars: list[int] = []
+        self._kernel: KernelOutput | None = None
         self.venue = SimulatedVenue(self.account, markets, self.execution, self._on_fill, self._on_order_closed)
         self.ctx = BacktestContext(
             markets,
             self.primary,
             self.account,
             self.venue,
-            ClientOrderIdFactory("bt"),
+            ClientOrderIdFactory(_ORDER_ID_PREFIX),
             _resample_by_name,
-            self.orders.append,
+            self._orders.append,
         )
+
+    # --- what the run produced (the signal kernel's only as columns until asked for) ---------
+    @property
+    def orders(self) -> list[Order]:
+        return self._kernel.objects()[0] if self._kernel is not None else self._orders
+
+    @property
+    def fills(self) -> list[OrderFilled]:
+        return self._kernel.objects()[1] if self._kernel is not None else self._fills
+
+    @property
+    def fill_bars(self) -> list[int]:
+        return self._kernel.fills.bar if self._kernel is not None else self._fill_bars
 
     # --- venue → strategy -------------------------------------------------------------------
     def _on_fill(self, fill: OrderFilled, order: Order) -> None:
-        self.fills.append(fill)
-        self.fill_bars.append(self.venue.bar)
+        self._fills.append(fill)
+        self._fill_bars.append(self.venue.bar)
         self.strategy.on_fill(fill)
 
     def _on_order_closed(self, order: Order) -> None:
@@ -135,7 +152,6 @@ class Backtest:
     # --- the loop ---------------------------------------------------------------------------
     def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
         self.strategy.bind(self.ctx)
-        ts = self.ctx._ts
         self.timings: dict[str, float] = {}
         with gc_paused():
             try:
@@ -146,13 +162,16 @@ class Backtest:
                 else:
                     self.engine_used = "signals"
                     started = time.perf_counter()
-                    run_target_signals(self, signals)
+                    if kernel_supported(self, signals):
+                        self._kernel = run_signal_kernel(self, signals, _ORDER_ID_PREFIX)
+                    else:
+                        run_target_signals(self, signals)
                     self.strategy.warmup_bars = signals.warmup_bars
                     self.timings["loop_s"] = time.perf_counter() - started
             except UserInputError:
                 raise
             except Exception as exc:
-                raise _strategy_error(exc, self.ctx.cursor.i, ts[self.ctx.cursor.i] if ts else 0) from exc
+                raise _strategy_error(exc, self.ctx.cursor.i, self.ctx._ts[self.ctx.cursor.i]) from exc
             started = time.perf_counter()
             result = self._result()
             self.timings["results_s"] = time.perf_counter() - started
@@ -281,116 +300,23 @@ class Backtest:
 
     # --- results ----------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
-        primary = self.markets[self.primary]
-        bars = primary.bars
-        n = len(bars)
-        ts = bars.ts
-        fill_bars = np.asarray(self.fill_bars, dtype=np.int64)
-        fills = self.fills
-        # One pass over the fills into columns; cash after each fill stays exact (Python ints).
-        signed = [f.lots if f.side is OrderSide.BUY else -f.lots for f in fills]
-        cash_steps = list(
-            accumulate(
-                (
-                    -(q * f.ticks * f.instrument.notional_factor) - f.fee_units
-                    for q, f in zip(signed, fills, strict=True)
-                ),
-                initial=self.account.initial_units,
+        kernel = self._kernel
+        if kernel is not None:
+            return build_result(
+                self,
+                kernel.fills,
+                order_count=kernel.order_count,
+                order_columns=kernel.order_columns,
+                objects=kernel.objects,
             )
-        )
-        symbols = list(self.markets)
-        owner = np.array([symbols.index(f.instrument.id) for f in fills], dtype=np.int64) if len(symbols) > 1 else None
-        signed_arr = np.array(signed, dtype=np.int64)
-        last_fill = np.searchsorted(fill_bars, np.arange(n), side="right")  # fills booked by bar i's close
-        equity_f = np.asarray(cash_steps, dtype=np.float64)[last_fill]
-        exposed = np.zeros(n, dtype=bool)
-        lots_by_symbol: dict[str, np.ndarray[Any, Any]] = {}
-        for j, (sym, market) in enumerate(self.markets.items()):
-            deltas = np.zeros(len(fills) + 1, dtype=np.int64)
-            deltas[1:] = signed_arr if owner is None else np.where(owner == j, signed_arr, 0)
-            lots_steps = np.cumsum(deltas)
-            lots_bar = lots_steps[last_fill]
-            lots_by_symbol[sym] = lots_steps
-            exposed |= lots_bar != 0
-            equity_f += (
-                lots_bar.astype(np.float64) * market.close.astype(np.float64) * market.instrument.notional_factor
-            )
-        scale = 10.0**self.account.currency.precision
-        equity_f /= scale
-
-        # exact equity at the sampled points
-        every = 1 if self.equity_points == 0 or n <= self.equity_points else -(-n // self.equity_points)
-        sample = np.arange(0, n, every, dtype=np.int64)
-        if sample[-1] != n - 1:
-            sample = np.append(sample, n - 1)
-        at_fill = last_fill[sample]
-        values = [cash_steps[k] for k in at_fill.tolist()]
-        for sym, market in self.markets.items():
-            lots_at = lots_by_symbol[sym][at_fill].tolist()
-            closes = market.close[sample].tolist()
-            factor = market.instrument.notional_factor
-            values = [v + q * c * factor for v, q, c in zip(values, lots_at, closes, strict=True)]
-        equity_exact = dict(zip(sample.tolist(), values, strict=True))
-
-        last_close = {sym: int(m.close[n - 1]) for sym, m in self.markets.items()}
-        trades = build_trades(fills, signed, self.fill_bars, last_close, n - 1, int(ts[n - 1]))
-        entry_price = np.array(
-            [t.entry_notional / (t.lots * t.instrument.notional_factor) * float(t.instrument.tick) for t in trades],
-            dtype=np.float64,
-        )
-        mae, mfe = excursions(
-            trades,
-            entry_price,
-            {s: m.bars.high for s, m in self.markets.items()},
-            {s: m.bars.low for s, m in self.markets.items()},
-        )
-        trade_arrays = TradeArrays(
-            pnl=np.array([t.pnl_units for t in trades], dtype=np.float64) / scale,
-            return_pct=np.array(
-                [t.pnl_units / t.entry_notional * 100.0 if t.entry_notional else 0.0 for t in trades], dtype=np.float64
-            ),
-            entry_ts=np.array([t.entry_ts for t in trades], dtype=np.int64),
-            exit_ts=np.array([t.exit_ts for t in trades], dtype=np.int64),
-            fees=np.array([t.fees for t in trades], dtype=np.float64) / scale,
-        )
-        initial = self.account.initial_units / scale
-        curve = EquityCurve(equity=equity_f, ts=ts, timeframe_ns=bars.timeframe_ns, exposed=exposed)
-        stats = compute_stats(
-            curve, trade_arrays, close=bars.close, initial_cash=initial, total_fees=self.account.fees_units / scale
-        )
-        risk = var_cvar_historical(returns(equity_f, initial), 0.95)
-        stats["var_95_pct"] = None if risk is None else risk[0]
-        stats["cvar_95_pct"] = None if risk is None else risk[1]
-        stats["warmup_bars"] = self.strategy.warmup_bars
-        stats["orders"] = len(self.orders)
-        stats["final_equity_exact"] = fixed_str(equity_exact[n - 1], self.account.currency.precision)
-        meta = {
-            "strategy": type(self.strategy).name or type(self.strategy).__name__,
-            "params": self.strategy.params,
-            "symbols": list(self.markets),
-            "timeframe_s": bars.timeframe_ns // 1_000_000_000,
-            "cash": str(Money.from_units(self.account.initial_units, self.account.currency).amount),
-            "account_mode": self.account.mode.value,
-            "leverage": str(self.account.leverage),
-            "fill": self.execution.fill.value,
-            "engine": self.engine_used,
-            "latency_bars": self.execution.latency_bars,
-            "equity_every": every,
-            "_grids": {s: (m.instrument.lot, m.instrument.tick) for s, m in self.markets.items()},
-        }
-        return BacktestResult(
-            stats=stats,
-            trades=trades,
-            orders=self.orders,
-            fills=self.fills,
-            account=self.account,
-            ts=ts,
-            equity=equity_f,
-            equity_exact=equity_exact,
-            mae_pct=mae,
-            mfe_pct=mfe,
-            meta=meta,
-            messages=self.ctx.messages,
+        orders, fills = self._orders, self._fills
+        instruments = [m.instrument for m in self.markets.values()]
+        return build_result(
+            self,
+            FillColumns.from_fills(fills, self._fill_bars, instruments),
+            order_count=len(orders),
+            order_columns=lambda: OrderColumns.from_orders(orders),
+            objects=lambda: (orders, fills),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 
@@ -48,9 +49,18 @@ class BacktestContext:
         self._on_submit = on_submit
         self._feeds = {sym: Feed(m.instrument, m.bars, self.cursor) for sym, m in markets.items()}
         self._primary = self._feeds[primary]
-        self._ts: list[int] = markets[primary].bars.ts.tolist()
+        self._primary_ts = markets[primary].bars.ts
         self._higher: dict[tuple[str, str], Feed] = {}
         self.messages: list[tuple[int, str]] = []
+
+    @cached_property
+    def _ts(self) -> list[int]:
+        """Bar times as a list (an index is cheaper than a numpy scalar in the bar loop).
+
+        Built on first use: the signal kernel never needs a million-element list.
+        """
+        ts: list[int] = self._primary_ts.tolist()
+        return ts
 
     @property
     def primary(self) -> Feed:

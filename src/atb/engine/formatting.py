@@ -50,9 +50,6 @@ class Grid:
         return f"{'-' if value < 0 else ''}{q}.{r:0{self.decimals}d}"
 
 
-_INT64_SAFE = 2**62
-
-
 def scaled_strs(values: list[int], decimals: int) -> list[str]:
     """Many `value × 10^-decimals` strings with exactly `decimals` digits after the point.
 
@@ -64,16 +61,24 @@ def scaled_strs(values: list[int], decimals: int) -> list[str]:
         mult = 10 ** (-decimals)
         return [str(v * mult) for v in values]
     p = 10**decimals
-    fmt = f"{{}}.{{:0{decimals}d}}".format
-    out = []
-    for v in values:
-        if v >= 0:
-            q, r = divmod(v, p)
-            out.append(fmt(q, r))
-        else:
-            q, r = divmod(-v, p)
-            out.append("-" + fmt(q, r))
-    return out
+    pattern = f"%d.%0{decimals}d"  # %-formatting of a divmod pair: the cheapest exact way found (~0.25 µs)
+    split = divmod
+    return [pattern % split(v, p) if v >= 0 else "-" + pattern % split(-v, p) for v in values]
+
+
+def scaled_strs_or_none(values: list[int | None], decimals: int, step: int = 1) -> list[str | None]:
+    """`scaled_strs` of value × `step`, None where the value is None, in one pass (order columns are mostly one or
+    the other: market orders have no limit price, unfilled ones no fill price)."""
+    if decimals <= 0:
+        mult = step * 10 ** (-decimals)
+        return [None if v is None else str(v * mult) for v in values]
+    p = 10**decimals
+    pattern = f"%d.%0{decimals}d"
+    split = divmod
+    return [
+        None if v is None else pattern % split(v * step, p) if v >= 0 else "-" + pattern % split(-v * step, p)
+        for v in values
+    ]
 
 
 def fixed_str(value: int, decimals: int) -> str:

@@ -40,19 +40,49 @@ KNOWN_INSTRUMENTS: dict[str, dict[str, str]] = {
 }
 
 
-def _grid_error(values: npt.NDArray[np.float64], scale: float) -> tuple[npt.NDArray[np.float64], float, float]:
-    """(values × scale rounded, largest distance from the grid, allowed distance), in two array passes."""
-    scaled = values * scale
-    ticks = np.rint(scaled)
-    np.subtract(scaled, ticks, out=scaled)
-    np.abs(scaled, out=scaled)
-    worst = float(scaled.max()) if scaled.size else 0.0
-    largest = float(np.abs(ticks).max()) if ticks.size else 0.0
-    return ticks, worst, _SNAP_TOLERANCE * max(1.0, 1e-9 * largest)
+_CHUNK = 1 << 15
+"""Rows snapped at a time: the temporaries (256 KiB each) stay in cache."""
+
+
+def _snap(values: npt.NDArray[np.float64], scale: float, out: IntArray | None = None) -> tuple[float, float, float]:
+    """(largest distance of values × scale from the integers, the distance allowed, largest |tick|).
+
+    With `out`, the rounded values are written there as int64 (chunks whose
+    ticks reach 2^53 are skipped: the caller refuses them). The column is
+    worked through in cache-sized chunks, so the elementwise steps touch
+    memory once instead of once each: snapping runs on every price column of
+    every run, twice (tick inference, then the ticks). NaN propagates to the
+    results as a whole-column `max` would.
+    """
+    n = len(values)
+    if not n:
+        return 0.0, _SNAP_TOLERANCE, 0.0
+    buf = np.empty(min(n, _CHUNK))
+    rounded = np.empty(min(n, _CHUNK))
+    distances: list[float] = []
+    highs: list[float] = []
+    lows: list[float] = []
+    for start in range(0, n, _CHUNK):
+        part = values[start : start + _CHUNK]
+        m = len(part)
+        scaled, ticks = buf[:m], rounded[:m]
+        np.multiply(part, scale, out=scaled)
+        np.rint(scaled, out=ticks)
+        np.subtract(scaled, ticks, out=scaled)
+        np.abs(scaled, out=scaled)
+        distances.append(float(scaled.max()))
+        high, low = float(ticks.max()), float(ticks.min())
+        highs.append(high)
+        lows.append(low)
+        if out is not None and not (high >= 2.0**53 or -low >= 2.0**53):
+            out[start : start + m] = ticks
+    worst = float(np.max(distances))
+    largest = max(float(np.max(highs)), -float(np.min(lows)))
+    return worst, _SNAP_TOLERANCE * max(1.0, 1e-9 * largest), largest
 
 
 def _on_grid(prices: npt.NDArray[np.float64], decimals: int) -> bool:
-    _, worst, allowed = _grid_error(prices, 10.0**decimals)
+    worst, allowed, _ = _snap(prices, 10.0**decimals)
     return worst <= allowed
 
 
@@ -104,7 +134,8 @@ def instrument_for(
 
 def to_ticks(values: npt.NDArray[np.float64], tick: Decimal, what: str, symbol: str) -> IntArray:
     """Snap float prices onto the tick grid as exact int64, refusing any that are off-grid."""
-    ticks, worst, allowed = _grid_error(values, 1.0 / float(tick))
+    ticks = np.empty(len(values), dtype=np.int64)
+    worst, allowed, largest = _snap(values, 1.0 / float(tick), ticks)
     if worst > allowed:
         scaled = values / float(tick)
         row = int(np.argmax(np.abs(scaled - np.rint(scaled))))
@@ -112,9 +143,9 @@ def to_ticks(values: npt.NDArray[np.float64], tick: Decimal, what: str, symbol: 
             f"{symbol}: {what} price {float(values[row])!r} at bar {row} is not a multiple of the tick {tick}; "
             "pass the right --tick for this data"
         )
-    if ticks.size and np.abs(ticks).max() >= 2.0**53:
+    if largest >= 2.0**53:
         raise DataValidationError(f"{symbol}: prices too large for tick {tick}")
-    return ticks.astype(np.int64)
+    return ticks
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ between them in proportion (the fee share of the closing part is rounded
 down, the rest goes to the new trade, so no unit is lost or counted twice).
 A position still open after the last bar is reported as an open trade,
 marked at the last close, as backtesting.py and vectorbt do.
+
+Trades are built as columns (`TradeColumns`) from the fill columns; `Trade`
+objects are made from them only when a caller asks (`BacktestResult.trades`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from atb.domain import Instrument, InstrumentId, OrderFilled
+from atb.domain import Instrument
+from atb.engine.columns import FillColumns
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(slots=True)
@@ -46,89 +52,213 @@ class Trade:
         return self.gross_units - self.fees
 
 
-def build_trades(
-    fills: list[OrderFilled],
-    signed_lots: list[int],
-    fill_bars: list[int],
-    last_close_ticks: dict[str, int],
-    last_bar: int,
-    last_ts: int,
-) -> list[Trade]:
+# positions in a trade record while it is built (a list: cheaper than an object per trade)
+_DIR, _ENTRY_BAR, _ENTRY_TS, _EXIT_BAR, _EXIT_TS, _LOTS, _ENTRY_N, _EXIT_N, _EXIT_LOTS, _FEES, _OPEN, _OWNER = range(12)
+
+
+@dataclass(slots=True)
+class TradeColumns:
+    """Round trips in the order `build_trades` reports them (by exit; by entry time across instruments)."""
+
+    owner: list[int]
+    """Index into `instruments`."""
+    direction: list[int]
+    entry_bar: list[int]
+    entry_ts: list[int]
+    exit_bar: list[int]
+    exit_ts: list[int]
+    lots: list[int]
+    entry_notional: list[int]
+    exit_notional: list[int]
+    exit_lots: list[int]
+    fees: list[int]
+    is_open: list[bool]
+    instruments: list[Instrument]
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def pnl_units(self) -> list[int]:
+        """Net P&L of each trade in quote units (`Trade.pnl_units`)."""
+        return [
+            d * (x - e) - f
+            for d, x, e, f in zip(self.direction, self.exit_notional, self.entry_notional, self.fees, strict=True)
+        ]
+
+    def entry_price(self) -> FloatArray:
+        """Average entry price as a float (for MAE/MFE), computed as the trade objects did."""
+        factors = [inst.notional_factor for inst in self.instruments]
+        ticks = [float(inst.tick) for inst in self.instruments]
+        return np.array(
+            [
+                e / (q * factors[k]) * ticks[k]
+                for e, q, k in zip(self.entry_notional, self.lots, self.owner, strict=True)
+            ],
+            dtype=np.float64,
+        )
+
+    def to_trades(self) -> list[Trade]:
+        insts = self.instruments
+        return [
+            Trade(insts[k], d, eb, et, xb, xt, q, en, xn, xq, f, o)
+            for k, d, eb, et, xb, xt, q, en, xn, xq, f, o in zip(
+                self.owner, self.direction, self.entry_bar, self.entry_ts, self.exit_bar, self.exit_ts, self.lots,
+                self.entry_notional, self.exit_notional, self.exit_lots, self.fees, self.is_open, strict=True,
+            )
+        ]  # fmt: skip
+
+
+def build_trades(fills: FillColumns, last_close_ticks: list[int], last_bar: int, last_ts: int) -> TradeColumns:
     """Rebuild round trips from fills in execution order; open ones are marked at the last close.
 
-    `signed_lots[k]` is fill k's quantity, negative for sells (computed once by the caller).
+    `fills.instruments` lists every instrument of the run (several → trades
+    sorted by entry, then exit time); `last_close_ticks` is aligned with it.
     """
-    open_trades: dict[InstrumentId, Trade] = {}
-    position: dict[InstrumentId, int] = {}
-    done: list[Trade] = []
-    for fill, signed, bar in zip(fills, signed_lots, fill_bars, strict=True):
-        inst = fill.instrument
-        sym = inst.id
-        factor = inst.notional_factor
-        pos = position.get(sym, 0)
-        remaining = abs(signed)
-        fee_left = fill.fee_units
+    simple = _flat_to_flat(fills, last_close_ticks, last_bar, last_ts)
+    return simple if simple is not None else _walk_fills(fills, last_close_ticks, last_bar, last_ts)
+
+
+def _flat_to_flat(fills: FillColumns, last_close_ticks: list[int], last_bar: int, last_ts: int) -> TradeColumns | None:
+    """The usual shape, column at a time: one instrument, every fill opens from flat or closes to flat.
+
+    Then fill 2k opens trade k and fill 2k+1 closes it whole, so no quantity or
+    fee is split: `_walk_fills` would give each trade exactly its two fills'
+    sums, which is what is computed here. Any other shape returns None.
+    """
+    if fills.owner is not None or not len(fills):
+        return None
+    signed = np.array(fills.signed, dtype=np.int64)
+    after = np.cumsum(signed)
+    before = after - signed
+    if not ((before == 0) | (after == 0)).all():
+        return None
+    opens = np.flatnonzero(before == 0).tolist()
+    closes = np.flatnonzero(after == 0).tolist()
+    inst = fills.instruments[0]
+    factor = inst.notional_factor
+    s, t, f, b, ts = fills.signed, fills.ticks, fills.fee, fills.bar, fills.ts
+    lots = [s[k] if s[k] > 0 else -s[k] for k in opens]
+    closed = len(closes)
+    still_open = len(opens) - closed  # 0, or 1: the last trade runs past the data
+    exit_notional = [q * t[k] * factor for q, k in zip(lots, closes, strict=False)]
+    fees = [f[o] + f[c] for o, c in zip(opens, closes, strict=False)]
+    if still_open:
+        exit_notional.append(lots[-1] * last_close_ticks[0] * factor)
+        fees.append(f[opens[-1]])
+    return TradeColumns(
+        owner=[0] * len(opens),
+        direction=[1 if s[k] > 0 else -1 for k in opens],
+        entry_bar=[b[k] for k in opens],
+        entry_ts=[ts[k] for k in opens],
+        exit_bar=[b[k] for k in closes] + [last_bar] * still_open,
+        exit_ts=[ts[k] for k in closes] + [last_ts] * still_open,
+        lots=lots,
+        entry_notional=[q * t[k] * factor for q, k in zip(lots, opens, strict=True)],
+        exit_notional=exit_notional,
+        exit_lots=lots[:closed] + [0] * still_open,
+        fees=fees,
+        is_open=[False] * closed + [True] * still_open,
+        instruments=fills.instruments,
+    )
+
+
+def _walk_fills(fills: FillColumns, last_close_ticks: list[int], last_bar: int, last_ts: int) -> TradeColumns:
+    """Any shape (flips, partial closes, scaling in, several instruments): one pass over the fills."""
+    insts = fills.instruments
+    factors = [inst.notional_factor for inst in insts]
+    owners = fills.owner if fills.owner is not None else [0] * len(fills.bar)
+    open_trades: dict[int, list[int]] = {}
+    position = [0] * len(insts)
+    done: list[list[int]] = []
+    for sym, signed, ticks, fee, bar, ts in zip(
+        owners, fills.signed, fills.ticks, fills.fee, fills.bar, fills.ts, strict=True
+    ):
+        factor = factors[sym]
+        pos = position[sym]
+        lots = signed if signed > 0 else -signed
+        remaining = lots
+        fee_left = fee
         if pos != 0 and (pos > 0) != (signed > 0):
             trade = open_trades[sym]
-            closing = remaining if remaining < abs(pos) else abs(pos)
-            fee_share = fill.fee_units * closing // fill.lots
-            trade.exit_notional += closing * fill.ticks * factor
-            trade.exit_lots += closing
-            trade.fees += fee_share
+            held = pos if pos > 0 else -pos
+            closing = remaining if remaining < held else held
+            fee_share = fee * closing // lots
+            trade[_EXIT_N] += closing * ticks * factor
+            trade[_EXIT_LOTS] += closing
+            trade[_FEES] += fee_share
             fee_left -= fee_share
             remaining -= closing
             pos += closing if signed > 0 else -closing
             if pos == 0:
-                trade.exit_bar = bar
-                trade.exit_ts = fill.ts_event
-                trade.is_open = False
+                trade[_EXIT_BAR] = bar
+                trade[_EXIT_TS] = ts
+                trade[_OPEN] = 0
                 done.append(trade)
                 del open_trades[sym]
         if remaining:
             opened = open_trades.get(sym)
             if opened is None:
-                opened = open_trades[sym] = Trade(inst, 1 if signed > 0 else -1, bar, fill.ts_event)
-            opened.lots += remaining
-            opened.entry_notional += remaining * fill.ticks * factor
-            opened.fees += fee_left
+                opened = open_trades[sym] = [1 if signed > 0 else -1, bar, ts, -1, 0, 0, 0, 0, 0, 0, 1, sym]
+            opened[_LOTS] += remaining
+            opened[_ENTRY_N] += remaining * ticks * factor
+            opened[_FEES] += fee_left
             pos += remaining if signed > 0 else -remaining
         elif fee_left and sym in open_trades:
-            open_trades[sym].fees += fee_left
+            open_trades[sym][_FEES] += fee_left
         position[sym] = pos
-    for iid, trade in open_trades.items():
-        rest = trade.lots - trade.exit_lots
-        trade.exit_notional += rest * last_close_ticks[iid] * trade.instrument.notional_factor
-        trade.exit_bar = last_bar
-        trade.exit_ts = last_ts
+    for sym, trade in open_trades.items():
+        rest = trade[_LOTS] - trade[_EXIT_LOTS]
+        trade[_EXIT_N] += rest * last_close_ticks[sym] * factors[sym]
+        trade[_EXIT_BAR] = last_bar
+        trade[_EXIT_TS] = last_ts
         done.append(trade)
-    if len(last_close_ticks) > 1:
-        done.sort(key=lambda t: (t.entry_ts, t.exit_ts))  # interleave instruments by time
-    return done
+    if len(insts) > 1:
+        done.sort(key=lambda t: (t[_ENTRY_TS], t[_EXIT_TS]))  # interleave instruments by time
+    if not done:
+        return TradeColumns([], [], [], [], [], [], [], [], [], [], [], [], insts)
+    cols = [list(col) for col in zip(*done, strict=True)]
+    return TradeColumns(
+        owner=cols[_OWNER],
+        direction=cols[_DIR],
+        entry_bar=cols[_ENTRY_BAR],
+        entry_ts=cols[_ENTRY_TS],
+        exit_bar=cols[_EXIT_BAR],
+        exit_ts=cols[_EXIT_TS],
+        lots=cols[_LOTS],
+        entry_notional=cols[_ENTRY_N],
+        exit_notional=cols[_EXIT_N],
+        exit_lots=cols[_EXIT_LOTS],
+        fees=cols[_FEES],
+        is_open=[bool(o) for o in cols[_OPEN]],
+        instruments=insts,
+    )
 
 
 def excursions(
-    trades: list[Trade],
-    entry_price: npt.NDArray[np.float64],
-    highs: dict[str, npt.NDArray[np.float64]],
-    lows: dict[str, npt.NDArray[np.float64]],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    trades: TradeColumns, entry_price: FloatArray, highs: list[FloatArray], lows: list[FloatArray]
+) -> tuple[FloatArray, FloatArray]:
     """Maximum adverse and favourable excursion of each trade, in % of its entry price.
 
     Computed over the bars from entry to exit inclusive (the entry bar's full
     range counts, a conservative reading for MAE), one `reduceat` per
-    instrument instead of a Python loop over trades.
+    instrument instead of a Python loop over trades. `highs`/`lows` are
+    aligned with `trades.instruments`.
     """
     n = len(trades)
     mae = np.zeros(n)
     mfe = np.zeros(n)
-    by_symbol: dict[str, list[int]] = {}
-    for k, trade in enumerate(trades):
-        by_symbol.setdefault(str(trade.instrument.id), []).append(k)
-    for sym, rows in by_symbol.items():
+    if not n:
+        return mae, mfe
+    owner = np.asarray(trades.owner, dtype=np.int64)
+    entry_bar = np.asarray(trades.entry_bar, dtype=np.int64)
+    exit_bar = np.asarray(trades.exit_bar, dtype=np.int64)
+    direction = np.asarray(trades.direction, dtype=np.float64)
+    for sym in dict.fromkeys(trades.owner):
+        rows = np.flatnonzero(owner == sym)
         high = np.append(highs[sym], 0.0)
         low = np.append(lows[sym], 0.0)
-        starts = np.array([trades[k].entry_bar for k in rows], dtype=np.int64)
-        stops = np.array([trades[k].exit_bar + 1 for k in rows], dtype=np.int64)
+        starts = entry_bar[rows]
+        stops = exit_bar[rows] + 1
         order = np.argsort(starts, kind="stable")
         starts, stops = starts[order], stops[order]
         idx = np.empty(2 * len(rows), dtype=np.int64)
@@ -136,11 +266,11 @@ def excursions(
         idx[1::2] = stops
         seg_high = np.maximum.reduceat(high, idx)[0::2]
         seg_low = np.minimum.reduceat(low, idx)[0::2]
-        sel = np.asarray(rows, dtype=np.int64)[order]
+        sel = rows[order]
         entry = entry_price[sel]
-        direction = np.array([trades[k].direction for k in sel], dtype=np.float64)
         up = (seg_high / entry - 1.0) * 100.0
         down = (seg_low / entry - 1.0) * 100.0
-        mfe[sel] = np.where(direction > 0, up, -down)
-        mae[sel] = np.where(direction > 0, down, -up)
+        long = direction[sel] > 0
+        mfe[sel] = np.where(long, up, -down)
+        mae[sel] = np.where(long, down, -up)
     return mae, mfe

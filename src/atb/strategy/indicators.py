@@ -140,9 +140,10 @@ def sma(x: npt.ArrayLike, n: int) -> FloatArray:
     arr = _series(x, "x")
     n = _period(n, "n")
     if n <= _DIRECT_SMA_MAX:
-        out = np.full(len(arr), np.nan)
+        out = np.empty(len(arr))
+        out[: n - 1] = np.nan
         if len(arr) >= n:
-            out[n - 1 :] = np.convolve(arr, np.ones(n), mode="valid") / n
+            np.divide(np.convolve(arr, np.ones(n), mode="valid"), n, out=out[n - 1 :])  # no third million-row temporary
         return out
     from atb.strategy import _indicator_kernels as k
 

@@ -1,0 +1,129 @@
+"""The shortcut past Typer's parsing must hand the command exactly what Typer would, or step aside."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atb import cli
+from atb.fast_argv import bind
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "src" / "atb" / "data" / "sample" / "BTC_USDT_2h.parquet"
+
+
+def typer_kwargs(args: list[str]) -> dict[str, Any]:
+    """The keyword arguments Typer calls `backtest` with for `atb backtest ARGS` (the command is stubbed)."""
+    seen: dict[str, Any] = {}
+
+    @functools.wraps(cli.backtest)
+    def capture(**kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    (command,) = [c for c in cli.app.registered_commands if c.callback is cli.backtest]
+    command.callback = capture
+    try:
+        cli.app(["backtest", *args], standalone_mode=False)
+    finally:
+        command.callback = cli.backtest
+    return seen
+
+
+def with_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(cli.backtest).parameters.items()}
+    return {**defaults, **kwargs}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "--data a.csv --symbol SYN/USDT --strategy sma_cross -p fast=10 -p slow=20 --json out.json",
+        "-d a.csv -d b.csv -s X/Y -S rsi_reversion --param period=10 --cash 500 --commission 0",
+        "--fill close --slippage 5 --latency 2 --account spot --leverage 3 --tick 0.01 --lot 0.001",
+        "--repair --json - -q --equity-points 0 --engine event --report r.html",
+        "--no-repair --quiet --strategy examples/breakout.py:Breakout",
+        "--symbol '' --cash 1e5",
+    ],
+)
+def test_the_shortcut_binds_what_typer_binds(line: str) -> None:
+    import shlex
+
+    args = shlex.split(line)
+    ours = bind(cli.backtest, args)
+    assert ours is not None
+    assert with_defaults(ours) == typer_kwargs(args)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "--help",
+        "--json=out.json",
+        "--latency -1",
+        "--latency 1.5",
+        "--latency",
+        "--cash 5 --cash 6",
+        "--repair --no-repair",
+        "--unknown 1",
+        "positional",
+        "-qd a.csv",
+        "--",
+    ],
+)
+def test_anything_unusual_is_left_to_typer(line: str) -> None:
+    assert bind(cli.backtest, line.split()) is None
+
+
+def test_a_command_line_gives_the_same_result_through_the_shortcut_and_through_typer(tmp_path: Path) -> None:
+    """`--json=FILE` makes the shortcut step aside: both paths then run the same backtest."""
+    common = ["backtest", "--data", str(SAMPLE), "-p", "fast=5", "-p", "slow=30", "--engine", "signals"]
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    runs = []
+    for name, spelling in (
+        ("fast", ["--json", str(tmp_path / "fast.json")]),
+        ("typer", [f"--json={tmp_path}/typer.json"]),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "atb.cli", *common, *spelling], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs.append((proc.stdout.replace(f"{tmp_path}/{name}.json", "OUT"), proc.stderr))
+    assert runs[0] == runs[1]
+    assert (tmp_path / "fast.json").read_bytes() == (tmp_path / "typer.json").read_bytes()
+
+
+def test_user_mistakes_read_the_same_both_ways() -> None:
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    outs = []
+    for spelling in (["--strategy", "nope"], ["--strategy=nope"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "atb.cli", "backtest", *spelling],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        outs.append((proc.returncode, proc.stderr))
+    assert outs[0] == outs[1]
+    assert outs[0][0] == 2 and outs[0][1].startswith("error:")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc settings")
+@pytest.mark.parametrize(("preset", "huge_pages"), [(None, "False"), ("1", "True")])
+def test_the_batch_settings_apply_before_numpy_and_respect_the_user(preset: str | None, huge_pages: str) -> None:
+    code = (
+        "from atb import batch_process; batch_process.prepare(); import numpy; "
+        "print(numpy._core.multiarray._get_madvise_hugepage(), batch_process.tune_allocator())"
+    )
+    env = {"PATH": "/usr/bin:/bin"} | ({} if preset is None else {"NUMPY_MADVISE_HUGEPAGE": preset})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [huge_pages, "True"]
