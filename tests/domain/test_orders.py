@@ -528,3 +528,10 @@ def test_client_order_ids_are_unique_and_sequential() -> None:
 def test_client_order_id_prefix_validation(prefix: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
         ClientOrderIdFactory(prefix)
+
+
+def test_client_order_ids_can_continue_after_a_stored_sequence() -> None:
+    resumed = ClientOrderIdFactory("run7", start=42)
+    assert [resumed.next(), resumed.next()] == ["run7-42", "run7-43"]
+    with pytest.raises(ValueError, match="starts at 1"):
+        ClientOrderIdFactory("run7", start=0)

@@ -29,12 +29,15 @@ class ClientOrderIdFactory:
 
     __slots__ = ("_counter", "_prefix")
 
-    def __init__(self, prefix: str = "atb") -> None:
+    def __init__(self, prefix: str = "atb", start: int = 1) -> None:
+        """`start` is the first sequence number: a restarted run continues after its last stored id."""
         # ASCII only: str.isalnum() also admits "é" or "٣", which venues refuse in an order id.
         if not prefix or len(prefix) > 20 or not prefix.isascii() or not prefix.replace("-", "").isalnum():
             raise ValueError(f"client order id prefix must be 1-20 ASCII letters, digits or '-', got {prefix!r}")
+        if start < 1:
+            raise ValueError(f"client order id sequence starts at 1 or later, got {start}")
         self._prefix = prefix
-        self._counter = itertools.count(1)
+        self._counter = itertools.count(start)
 
     def next(self) -> ClientOrderId:
         return ClientOrderId(f"{self._prefix}-{next(self._counter)}")

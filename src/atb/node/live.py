@@ -22,7 +22,6 @@ import time
 from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import count
 from typing import Literal
 
 from atb.data.resample import parse_timeframe
@@ -350,7 +349,7 @@ class LiveNode:
                 self._guarded(lambda: self.strategy.on_order(order))
 
         prefix = f"{self.settings.client_id_prefix}{self.store.run_id[:6]}"
-        ids = _ResumingIds(prefix, self.store)
+        ids = _resuming_ids(prefix, self.store)
         return OrderRouter(
             self.exchange,
             self.store,
@@ -388,15 +387,12 @@ class LiveNode:
         return restore
 
 
-class _ResumingIds(ClientOrderIdFactory):
+def _resuming_ids(prefix: str, store: NodeStore) -> ClientOrderIdFactory:
     """Client order ids that continue after the run's last stored id, so a restart never reuses one."""
-
-    def __init__(self, prefix: str, store: NodeStore) -> None:
-        super().__init__(prefix)
-        with session_scope(store.sessions) as session:
-            cids = run_orders(session, store.orders, store.run_id)
-        used = [int(c.rsplit("-", 1)[1]) for c in cids if c.startswith(prefix + "-") and c.rsplit("-", 1)[1].isdigit()]
-        self._counter = count(max(used, default=0) + 1)
+    with session_scope(store.sessions) as session:
+        cids = run_orders(session, store.run_id)
+    used = [int(c.rsplit("-", 1)[1]) for c in cids if c.startswith(prefix + "-") and c.rsplit("-", 1)[1].isdigit()]
+    return ClientOrderIdFactory(prefix, start=max(used, default=0) + 1)
 
 
 __all__ = ["FeedFactory", "LiveNode", "NodeSettings", "NodeSummary", "StrategyError"]

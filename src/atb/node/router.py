@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, Decimal
 
-from atb.domain import Account, ClientOrderIdFactory, Instrument, Order, OrderFilled, OrderSide, OrderStatus
+from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Order, OrderFilled, OrderSide, OrderStatus
 from atb.domain.events import (
     OrderAccepted,
     OrderCanceled,
@@ -199,7 +199,7 @@ class OrderRouter:
                 return "size rounds to zero lots at the last price"
             order.resolve_lots(lots)
         assert order.lots is not None
-        if order.side is OrderSide.SELL and self.account.mode.value == "spot":
+        if order.side is OrderSide.SELL and self.account.mode is AccountMode.SPOT:
             held = self.account.position(inst).lots
             if order.lots > held:
                 return f"spot: cannot sell {order.lots} lots, the run holds {held}"

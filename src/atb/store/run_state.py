@@ -80,7 +80,7 @@ def run_fills(session: Session, orders: OrderRepository, run_id: str) -> list[Or
     return [by_key[(cid, trade_id)] for cid, trade_id in keys]
 
 
-def run_orders(session: Session, orders: OrderRepository, run_id: str) -> list[str]:
+def run_orders(session: Session, run_id: str) -> list[str]:
     """Client order ids of every order of the run, oldest first."""
     return list(
         session.scalars(select(OrderRow.client_order_id).where(OrderRow.run_id == run_id).order_by(OrderRow.id)).all()
