@@ -180,6 +180,7 @@ class LiveContext:
 
     def _sync_cursor(self) -> None:
         self.cursor.i = len(self._bars[self._primary.symbol]) - 1
+        self._marks: dict[str, int] = {}  # the latest closes in ticks, snapped once per bar on first use
 
     def _resampled(self, symbol: str, htf_ns: int) -> tuple[Bars, npt.NDArray[np.int64]]:
         bars = self._bars[symbol].bars
@@ -237,11 +238,14 @@ class LiveContext:
 
     def mark_ticks(self, symbol: str) -> int:
         """The latest close in ticks; an off-grid close is refused as in a backtest (`to_ticks`)."""
-        gb = self._bars[symbol]
-        if not gb.n:
-            raise DataValidationError(f"{symbol}: no bar yet to mark at")
-        close = gb._cols["close"][gb.n - 1 : gb.n]
-        return int(to_ticks(close, self._instruments[symbol].tick, "close", symbol)[0])
+        mark = self._marks.get(symbol)
+        if mark is None:
+            gb = self._bars[symbol]
+            if not gb.n:
+                raise DataValidationError(f"{symbol}: no bar yet to mark at")
+            close = gb._cols["close"][gb.n - 1 : gb.n]
+            mark = self._marks[symbol] = int(to_ticks(close, self._instruments[symbol].tick, "close", symbol)[0])
+        return mark
 
     def marks(self) -> dict[str, int]:
         return {sym: self.mark_ticks(sym) for sym in self._feeds}
