@@ -146,14 +146,7 @@ def backtest(
         if not quiet:
             console.print(f"report written to {written}")
     if json_out:
-        payload = outcome.json_bytes()
-        if to_stdout:
-            sys.stdout.buffer.write(payload + b"\n")
-            sys.stdout.flush()
-        else:
-            Path(json_out).write_bytes(payload)
-            if not quiet:
-                console.print(f"result JSON written to {json_out}")
+        _write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
 
 
 @app.command()
@@ -217,14 +210,18 @@ def paper(
         _print_stats(console, outcome.result.stats, outcome.title)
         _print_positions(console, outcome.result_dict())
     if json_out:
-        payload = outcome.json_bytes()
-        if to_stdout:
-            sys.stdout.buffer.write(payload + b"\n")
-            sys.stdout.flush()
-        else:
-            Path(json_out).write_bytes(payload)
-            if not quiet:
-                console.print(f"result JSON written to {json_out}")
+        _write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
+
+
+def _write_json(payload: bytes, json_out: str, console: Console, *, quiet: bool) -> None:
+    """The result JSON to a file, or to stdout for `--json -` (the tables then went to stderr)."""
+    if json_out == "-":
+        sys.stdout.buffer.write(payload + b"\n")
+        sys.stdout.flush()
+        return
+    Path(json_out).write_bytes(payload)
+    if not quiet:
+        console.print(f"result JSON written to {json_out}")
 
 
 def _progress_bar() -> Any:
