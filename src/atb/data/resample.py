@@ -142,6 +142,17 @@ def resample(bars: Bars, timeframe_ns: int, *, offset_ns: int = 0) -> Bars:
     return out
 
 
+def closed_index_map(bars: Bars, higher: Bars, higher_ns: int) -> npt.NDArray[np.int64]:
+    """For each bar of `bars`, the last bar of `higher` that had closed by that bar's close (-1: none yet).
+
+    Base bar i is complete at ts[i] + its timeframe, higher bar j at higher.ts[j] + `higher_ns`: this is
+    what keeps an unfinished 1d bar invisible on the 1h bars inside it.
+    """
+    base_close = bars.ts + bars.timeframe_ns
+    higher_close = higher.ts + higher_ns
+    return (np.searchsorted(higher_close, base_close, side="right") - 1).astype(np.int64)
+
+
 def _readonly(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
     """Bars is frozen; read-only columns make an accidental in-place edit fail loudly."""
     out = np.ascontiguousarray(a)

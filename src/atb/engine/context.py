@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 
-import numpy as np
-
 from atb.data.bars import Bars
+from atb.data.resample import closed_index_map
 from atb.domain import Account, ClientOrderIdFactory, Order, Position
 from atb.domain.ids import InstrumentId
 from atb.engine.market import MarketData
 from atb.engine.venue import SimulatedVenue
 from atb.errors import UserInputError
-from atb.strategy.context import Feed, OrderRequest
+from atb.strategy.context import Feed, OrderRequest, feed_for
 
 
 class Cursor:
@@ -67,11 +66,7 @@ class BacktestContext:
         return self._primary
 
     def feed(self, symbol: str) -> Feed:
-        try:
-            return self._feeds[symbol]
-        except KeyError:
-            known = ", ".join(self._feeds)
-            raise UserInputError(f"no data for {symbol!r} in this run (have: {known})") from None
+        return feed_for(self._feeds, symbol)
 
     def symbols(self) -> list[str]:
         return list(self._feeds)
@@ -85,11 +80,7 @@ class BacktestContext:
             htf, htf_ns = self._resample(bars, timeframe)
             if htf_ns <= bars.timeframe_ns:
                 raise UserInputError(f"timeframe {timeframe} is not higher than the data's bars")
-            # base bar i is complete at ts[i] + base_tf; a higher bar j at hts[j] + htf_tf
-            base_close = bars.ts + bars.timeframe_ns
-            htf_close = htf.ts + htf_ns
-            index_map = (np.searchsorted(htf_close, base_close, side="right") - 1).astype(np.int64)
-            feed = Feed(base.instrument, htf, self.cursor, index_map)
+            feed = Feed(base.instrument, htf, self.cursor, closed_index_map(bars, htf, htf_ns))
             self._higher[key] = feed
         return feed
 

@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from atb.data.bars import Bars
-from atb.data.resample import parse_timeframe, resample
+from atb.data.resample import closed_index_map, parse_timeframe, resample
 from atb.domain import Account, Instrument, Order, Position
 from atb.domain.money import Price
 from atb.engine.market import to_ticks
 from atb.errors import DataValidationError, UserInputError
-from atb.strategy.context import Feed, OrderRequest
+from atb.strategy.context import Feed, OrderRequest, feed_for
 from atb.strategy.series import MappedSeries, Series
 
 _COLUMNS = ("ts", "open", "high", "low", "close", "volume")
@@ -185,10 +185,7 @@ class LiveContext:
     def _resampled(self, symbol: str, htf_ns: int) -> tuple[Bars, npt.NDArray[np.int64]]:
         bars = self._bars[symbol].bars
         htf = resample(bars, htf_ns)
-        base_close = bars.ts + bars.timeframe_ns
-        htf_close = htf.ts + htf_ns
-        index_map = (np.searchsorted(htf_close, base_close, side="right") - 1).astype(np.int64)
-        return htf, index_map
+        return htf, closed_index_map(bars, htf, htf_ns)
 
     # --- StrategyContext ------------------------------------------------------------------------
     @property
@@ -196,10 +193,7 @@ class LiveContext:
         return self._primary
 
     def feed(self, symbol: str) -> Feed:
-        try:
-            return self._feeds[symbol]
-        except KeyError:
-            raise UserInputError(f"no data for {symbol!r} in this run (have: {', '.join(self._feeds)})") from None
+        return feed_for(self._feeds, symbol)
 
     def symbols(self) -> list[str]:
         return list(self._feeds)

@@ -16,7 +16,16 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, Decimal
 
-from atb.domain import Account, AccountMode, ClientOrderIdFactory, Instrument, Order, OrderFilled, OrderSide, OrderStatus
+from atb.domain import (
+    Account,
+    AccountMode,
+    ClientOrderIdFactory,
+    Instrument,
+    Order,
+    OrderFilled,
+    OrderSide,
+    OrderStatus,
+)
 from atb.domain.events import (
     OrderAccepted,
     OrderCanceled,

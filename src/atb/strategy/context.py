@@ -7,6 +7,7 @@ drive it with a fake context.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from atb.data.bars import Bars
 from atb.domain import Instrument, Order, OrderSide, OrderType, Position, TimeInForce
+from atb.errors import UserInputError
 from atb.strategy.series import BarCursor, MappedSeries, Series
 
 
@@ -101,6 +103,14 @@ class Feed:
 
     def __len__(self) -> int:
         return len(self._bars)
+
+
+def feed_for(feeds: Mapping[str, Feed], symbol: str) -> Feed:
+    """The feed of `symbol`, or the error every runtime gives for a symbol the run has no data for."""
+    try:
+        return feeds[symbol]
+    except KeyError:
+        raise UserInputError(f"no data for {symbol!r} in this run (have: {', '.join(feeds)})") from None
 
 
 class StrategyContext(Protocol):
