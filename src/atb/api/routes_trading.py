@@ -23,6 +23,7 @@ from atb.api.errors import ApiError
 from atb.api.live_view import bars_payload, node_parts, node_portfolio, plain
 from atb.api.schemas import OrderBody
 from atb.api.state import ApiState
+from atb.api.tokens import TokenInfo
 from atb.domain.enums import OrderSide, OrderStatus, OrderType, TimeInForce
 from atb.strategy.context import OrderRequest
 
@@ -131,12 +132,7 @@ async def submit_order(body: OrderBody, state: StateDep, token: TradeToken) -> d
         state.bus.publish(
             "order", {"client_order_id": cid, "symbol": body.symbol, "status": order.status.value, "reason": ""}
         )
-    details = {"client_order_id": cid, "status": order.status.value, "run_id": state.run_id}
-    queries.audit(state.sessions, f"api:{token.name}", "api_order_submitted", details)
-    stored = await run_in_threadpool(queries.order, state.sessions, cid)
-    if stored is None:
-        raise ApiError(500, f"order {cid} was not found in the database after it was recorded")
-    return stored
+    return await _audited(state, token, "api_order_submitted", cid, order.status)
 
 
 @router.delete("/orders/{client_order_id}", summary="Cancel an open order of the running node")
@@ -156,11 +152,18 @@ async def cancel_order(client_order_id: str, state: StateDep, token: TradeToken)
         order_router.cancel(order)
         await order_router.flush()
         await order_router.sync()
-    details = {"client_order_id": client_order_id, "status": order.status.value, "run_id": state.run_id}
-    queries.audit(state.sessions, f"api:{token.name}", "api_order_cancelled", details)
+    return await _audited(state, token, "api_order_cancelled", client_order_id, order.status)
+
+
+async def _audited(
+    state: ApiState, token: TokenInfo, action: str, client_order_id: str, status: OrderStatus
+) -> dict[str, Any]:
+    """Record what the token holder did in the audit log, then answer with the order as stored."""
+    details = {"client_order_id": client_order_id, "status": status.value, "run_id": state.run_id}
+    queries.audit(state.sessions, f"api:{token.name}", action, details)
     stored = await run_in_threadpool(queries.order, state.sessions, client_order_id)
     if stored is None:
-        raise ApiError(500, f"order {client_order_id} vanished from the database")
+        raise ApiError(500, f"order {client_order_id} is missing from the database after {action}")
     return stored
 
 
