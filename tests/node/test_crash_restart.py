@@ -48,6 +48,17 @@ def _rows(db: str) -> tuple[list[OrderRow], list[FillRow], str, list[str]]:
         engine.dispose()
 
 
+def _run_to_exit(venue: Any, config: Path, log: Path) -> None:
+    """Run `atb live` while closing bars until it stops by itself (its `max_bars`); it must exit 0."""
+    node = _start(config, log, "live")
+    try:
+        _release_until(venue, lambda: node.poll() is not None)
+        assert node.wait(20) == 0, log.read_text()
+    finally:
+        if node.poll() is None:
+            node.kill()
+
+
 def _release_until(venue: Any, done: Any, *, pause: float = 0.05, limit: int = 600) -> None:
     for _ in range(limit):
         if done():
@@ -85,13 +96,7 @@ def test_kill_9_mid_order_then_restart_reconciles(fake_venue: Any, tmp_path: Pat
     assert at_venue.status == "FILLED"  # what the node did not live to see
 
     config.write_text(toml_text(node_config_dict(fake_venue, db, name="crash", max_bars=5)))
-    node = _start(config, log, "live")
-    try:
-        _release_until(fake_venue, lambda: node.poll() is not None)
-        assert node.wait(20) == 0, log.read_text()
-    finally:
-        if node.poll() is None:
-            node.kill()
+    _run_to_exit(fake_venue, config, log)
 
     orders, fills, status, actions = _rows(db)
     output = log.read_text()
@@ -172,13 +177,7 @@ def test_an_intent_never_sent_is_closed_at_restart_and_not_sent(fake_venue: Any,
 
     config, log = tmp_path / "live.toml", tmp_path / "node.log"
     config.write_text(toml_text(raw))
-    node = _start(config, log, "live")
-    try:
-        _release_until(fake_venue, lambda: node.poll() is not None)
-        assert node.wait(20) == 0, log.read_text()
-    finally:
-        if node.poll() is None:
-            node.kill()
+    _run_to_exit(fake_venue, config, log)
     orders, _, _, actions = _rows(db)
     first = next(o for o in orders if o.client_order_id == "atbcrash-1")
     assert first.status == "denied" and first.reason.startswith("never sent")
