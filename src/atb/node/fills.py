@@ -16,7 +16,7 @@ from decimal import Decimal
 from atb.domain import Instrument, Liquidity, OrderFilled
 from atb.domain.errors import InvalidValueError
 from atb.domain.ids import ClientOrderId, TradeId
-from atb.domain.money import Rounding, product, units_of
+from atb.domain.money import Rounding, units_of
 from atb.errors import AtbError
 from atb.venues.ccxt_models import VenueTrade
 
@@ -35,7 +35,7 @@ def to_fill(trade: VenueTrade, client_order_id: str, instrument: Instrument, *, 
     except InvalidValueError as exc:
         raise FillMismatchError(f"trade {trade.trade_id} on {instrument.id} is off the instrument grid: {exc}") from exc
     fee_lots = withheld_lots(trade, instrument)
-    fee_units = instrument.notional_units(ticks, fee_lots) if fee_lots else fee_in_quote_units(trade, instrument)
+    fee_units = instrument.notional_units(ticks, fee_lots) if fee_lots else _fee_in_quote_units(trade, instrument)
     ts_event = (trade.timestamp_ms or 0) * 1_000_000 or ts_init
     liquidity = Liquidity.MAKER if trade.maker else Liquidity.TAKER
     return OrderFilled(
@@ -58,15 +58,13 @@ def withheld_lots(trade: VenueTrade, instrument: Instrument) -> int:
     return units_of(base_fee(trade, instrument), instrument.lot, Rounding.CEILING) if trade.fee else 0
 
 
-def fee_in_quote_units(trade: VenueTrade, instrument: Instrument) -> int:
+def _fee_in_quote_units(trade: VenueTrade, instrument: Instrument) -> int:
+    """A fee not withheld in base (those are `fee_lots`): in quote units, rounded up; another asset books 0."""
     if not trade.fee:
         return 0
-    unit = instrument.quote.unit
     currency = (trade.fee_currency or "").upper()
     if currency == instrument.quote.code:
-        return units_of(trade.fee, unit, Rounding.UP, "fee")
-    if currency == instrument.base.code:
-        return units_of(product(trade.fee, trade.price), unit, Rounding.UP, "fee")
+        return units_of(trade.fee, instrument.quote.unit, Rounding.UP, "fee")
     _log.warning(
         "trade %s: fee %s %s is in neither %s nor %s; booked as 0 %s (the balance snapshot keeps it)",
         trade.trade_id,
