@@ -12,7 +12,7 @@ from rich.console import Console
 
 from atb.errors import UserInputError
 
-out = Console()
+out = Console(soft_wrap=True)  # one line per message: summaries end up in logs and get grepped
 err = Console(stderr=True)
 
 ConfigOption = Annotated[

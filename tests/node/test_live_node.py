@@ -158,6 +158,7 @@ def test_kill_switch_cancels_flattens_and_halts(fake_venue: Any, tmp_path: Path,
     assert report.cancelled == [resting[0].client_order_id]
     assert fake_venue.order(resting[0].client_order_id).status == "CANCELED"
     assert len(report.flatten_orders) == 1 and report.still_open == [] and report.positions_left == {}
+    assert report.flatten_orders == [f"atbk-{len(orders) + 1}"]  # the run's own id sequence, continued
     orders, fills = _stored(config)
     assert [f.side for f in fills] == ["buy", "sell"]
     sold, bought = fills[1].quantity, fills[0].quantity

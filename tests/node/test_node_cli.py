@@ -17,7 +17,7 @@ pytest.importorskip("sqlalchemy")
 from atb.store import make_engine, session_scope
 from atb.store.models import OrderRow, RunRow
 
-from .live_helpers import node_config_dict, toml_text
+from .live_helpers import API_KEY, SECRET, node_config_dict, toml_text
 
 CLI = [sys.executable, "-c", "from atb.cli import main; main()"]
 
@@ -107,3 +107,40 @@ class _NoVenue:
     """Stands in for the fake venue where a config needs URLs but nothing will connect."""
 
     base_url = "http://127.0.0.1:9"
+
+
+def test_atb_kill_from_the_shell_then_reset(fake_venue: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kill switch end to end: `atb kill --yes` cancels and flattens, `atb live` then refuses, `--reset` clears."""
+    import asyncio
+
+    from atb.node.config import NodeConfig
+    from atb.services.live import run_node
+
+    from .test_live_node import HOLDER
+
+    strategy = tmp_path / "holder.py"
+    strategy.write_text(HOLDER)
+    fake_venue.live_klines("BTCUSDT", 400)
+    raw = node_config_dict(fake_venue, tmp_path / "n.db", name="k", max_bars=6, strategy=str(strategy), params={})
+    raw["node"]["on_stop"] = "leave"
+    path = tmp_path / "node.toml"
+    path.write_text(toml_text(raw))
+    keys = {"ATB_API_KEY": API_KEY, "ATB_API_SECRET": SECRET}
+    for key, value in keys.items():
+        monkeypatch.setenv(key, value)
+
+    async def trade() -> Any:
+        task = asyncio.create_task(run_node(NodeConfig.model_validate(raw), "live"))
+        while not task.done():
+            fake_venue.release_bars("BTCUSDT")
+            await asyncio.sleep(0.05)
+        return task.result()
+
+    asyncio.run(trade())
+    proc = _atb("kill", "--config", str(path), "--yes", "--reason", "test", env=keys)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 order(s) cancelled, 1 flatten order(s) sent, 0 still open, positions left: none" in proc.stdout
+    proc = _atb("live", "--config", str(path), env=keys)
+    assert proc.returncode == 2 and "halted by the kill switch" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _atb("kill", "--config", str(path), "--reset", "--yes", env=keys)
+    assert proc.returncode == 0 and "may trade again" in proc.stdout

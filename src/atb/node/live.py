@@ -157,25 +157,33 @@ class LiveNode:
         return Account(quote, cash, mode=AccountMode.SPOT)
 
     # --- the run ------------------------------------------------------------------------------------
+    async def open_run(self) -> OrderRouter:
+        """Rebuild the run's ledger from the database and reconcile it with the venue.
+
+        `run` starts with this; `atb kill` uses it alone, to cancel and flatten a run with the same
+        order path (and the same continuing client order ids) as the node that traded it.
+        """
+        instruments = await self._instruments()
+        account = self._account(instruments)
+        seen = rebuild_account(account, self.store)
+        router = self.router = self._router(account, instruments)
+        router.seen(seen)
+        balances = await self.exchange.balances()
+        router.update_balances(balances)
+        self.store.snapshot_balances(balances)
+        async with self._lock:
+            self.summary.reconcile = await reconcile(router, self.store, balances, logger=self.log)
+        return router
+
     async def run(self) -> NodeSummary:
         restore = self._install_signal_handlers()
         sync_task: asyncio.Task[None] | None = None
         try:
-            instruments = await self._instruments()
-            account = self._account(instruments)
-            seen = rebuild_account(account, self.store)
-            bars = await self._warmup(instruments)
+            router = await self.open_run()
+            bars = await self._warmup(router.instruments)
             if not any(len(b) for b in bars.values()):
                 raise UserInputError("the venue returned no closed bars to start from")
-            router = self._router(account, instruments, bars)
-            router.seen(seen)
-            self.router = router
-            balances = await self.exchange.balances()
-            router.update_balances(balances)
-            self.store.snapshot_balances(balances)
-            async with self._lock:
-                self.summary.reconcile = await reconcile(router, self.store, balances, logger=self.log)
-            ctx = self.context = LiveContext(bars, instruments, account, router, logger=self.log)
+            ctx = self.context = LiveContext(bars, router.instruments, router.account, router, logger=self.log)
             self.strategy.bind(ctx)
             self._guarded(self.strategy.on_start)
             last_ts = bars[self.settings.symbols[0]].last_ts
@@ -309,9 +317,7 @@ class LiveNode:
             self.summary.messages = [m for _, m in ctx.messages]
 
     # --- wiring ---------------------------------------------------------------------------------------
-    def _router(
-        self, account: Account, instruments: Mapping[str, Instrument], bars: Mapping[str, GrowingBars]
-    ) -> OrderRouter:
+    def _router(self, account: Account, instruments: Mapping[str, Instrument]) -> OrderRouter:
         def marks() -> dict[str, int]:
             ctx = self.context
             if ctx is not None:

@@ -21,8 +21,6 @@ from atb.node.kill import KillReport, execute_kill
 from atb.node.live import FeedFactory, LiveNode, NodeSettings, NodeSummary
 from atb.node.live_feed import AlignedBarFeed, LiveBar
 from atb.node.persistence import NodeStore
-from atb.node.reconcile import rebuild_account, reconcile
-from atb.node.router import OrderRouter
 from atb.node.stream_feed import bar_feed, pro_exchange
 from atb.strategy.base import Strategy
 from atb.strategy.registry import resolve
@@ -241,36 +239,21 @@ async def run_node(config: NodeConfig, mode: Mode) -> NodeSummary:
 
 
 async def kill_run(config: NodeConfig, reason: str, *, flatten: bool = True) -> KillReport:
-    """`atb kill`: halt the run in the database, cancel its open orders at the venue, go flat."""
-    from atb.domain import Account, AccountMode, ClientOrderIdFactory, Money
-    from atb.risk import RiskEngine
+    """`atb kill`: halt the run in the database, cancel its open orders at the venue, go flat.
 
+    The run is opened as the node opens it (ledger from the stored fills, reconciled with the venue),
+    so the kill switch's orders take the node's order path and continue its client order ids.
+    """
     credentials(config)
     opened = open_store(config, "live", create=False)
     venue = venue_for(config, with_keys=True)
     try:
-        instruments = await venue.load_instruments()
-        opened.learn(instruments)
-        chosen = {s: instruments[s] for s in config.node.symbols if s in instruments}
-        quote = next(iter(chosen.values())).quote
-        account = Account(quote, Money.of(config.node.cash, quote), mode=AccountMode.SPOT)
-        seen = rebuild_account(account, opened.store)
-        marks: dict[str, int] = {}
-        router = OrderRouter(
-            venue,
-            opened.store,
-            account,
-            chosen,
-            RiskEngine(config.risk, lambda: 0),
-            ClientOrderIdFactory(f"kill{opened.store.run_id[:6]}"),
-            marks=lambda: marks,
-            on_fill=lambda fill: None,
-            on_order=lambda order: None,
-        )
-        router.seen(seen)
-        balances = await venue.balances()
-        router.update_balances(balances)
-        await reconcile(router, opened.store, balances)
+        opened.learn(await venue.load_instruments())
+        node = LiveNode(
+            build_strategy(config), venue, opened.store, feed_factory(config, venue, []), settings_for(config),
+            risk=config.risk,
+        )  # fmt: skip
+        router = await node.open_run()
         return await execute_kill(router, opened.store, reason, actor="atb kill", flatten=flatten)
     finally:
         await venue.close()
