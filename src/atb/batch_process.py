@@ -15,7 +15,13 @@ A million-bar run allocates a few hundred short-lived numpy temporaries of
   switch, read when numpy is imported).
 
 Measured on peerbench's 1M-row CSV: median whole-process time 0.05-0.1 s
-lower, and the slow outliers gone. Only for a process that ends after the
+lower, and the slow outliers gone.
+
+When the command is done, `exit_now` flushes the standard streams and ends
+the process without the interpreter's teardown: module clean-up and final
+garbage collections walk every object the run left (a million-bar result
+holds a few hundred thousand), 25-40 ms spent freeing memory the exit
+returns anyway. Every file the commands write is closed before they return. Only for a process that ends after the
 command: a long-running service (the API, a live node) keeps the defaults,
 so only the console entry point calls `prepare`, before numpy is imported;
 never library code. Each setting is skipped where it does not apply (not
@@ -27,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import NoReturn
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's <malloc.h>
 _MALLOPT = ((_M_MMAP_THRESHOLD, 64 << 20), (_M_TRIM_THRESHOLD, 512 << 20), (_M_TOP_PAD, 64 << 20))
@@ -37,6 +44,16 @@ def prepare() -> None:
     if "numpy" not in sys.modules:
         os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     tune_allocator()
+
+
+def exit_now(code: int = 0) -> NoReturn:
+    """End the process at once, after flushing stdout and stderr (see the module docstring)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            code = code or 1
+    os._exit(code)
 
 
 def tune_allocator() -> bool:

@@ -617,11 +617,13 @@ _register_serve(app)
 
 def main() -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    from atb import batch_process
     from atb.fast_argv import call_directly  # plain `atb backtest ...` lines skip Typer's 0.1 s of parsing
 
     try:
-        if not call_directly({"backtest": backtest}, sys.argv[1:]):
-            app()
+        if call_directly({"backtest": backtest}, sys.argv[1:]):
+            batch_process.exit_now()
+        app()
     except UserInputError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None

@@ -16,7 +16,6 @@ arguments both ways reach the command with.
 from __future__ import annotations
 
 import errno
-import gc
 import re
 import sys
 import typing
@@ -159,9 +158,7 @@ def call_directly(commands: dict[str, Callable[..., Any]], argv: list[str]) -> b
 
     For the console entry point only, a process that exits after the
     command: the allocator gets the batch settings of `atb.batch_process`,
-    and when the command returns the heap is frozen out of the garbage
-    collector — the interpreter's final collections would otherwise walk
-    every object left for ~40 ms, to free memory the exit returns anyway.
+    and the caller ends the process with `batch_process.exit_now`.
     """
     if not argv or argv[0] not in commands:
         return False
@@ -172,7 +169,6 @@ def call_directly(commands: dict[str, Callable[..., Any]], argv: list[str]) -> b
     batch_process.prepare()
     try:
         func(**kwargs)
-        gc.freeze()
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise

@@ -27,6 +27,8 @@ import empyrical as ep
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atb.analytics.performance import (
     STAT_KEYS,
@@ -38,6 +40,7 @@ from atb.analytics.performance import (
     compute_stats,
     drawdown_series,
     iso_utc,
+    lower_tail,
     max_drawdown,
     periods_per_year,
     returns,
@@ -274,6 +277,28 @@ def test_var_cvar_by_hand() -> None:
     assert var_cvar_historical(np.empty(0)) is None
     with pytest.raises(ValueError):
         var_cvar_historical(r, level=1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=1, max_size=60),
+    alpha=st.floats(0.0, 1.0),
+)
+def test_lower_tail_is_numpys_quantile_bit_for_bit(values: list[float], alpha: float) -> None:
+    r = np.array(values)
+    tail = lower_tail(r, alpha)
+    expected = float(np.quantile(r, alpha))
+    assert tail.quantile == expected or (math.isnan(expected) and math.isnan(tail.quantile))
+    ranked = np.sort(r)
+    assert tail.ordered[tail.lo] == ranked[tail.lo] and tail.ordered[tail.hi] == ranked[tail.hi]
+    assert sorted(tail.ordered[: tail.lo + 1].tolist()) == ranked[: tail.lo + 1].tolist()
+
+
+def test_lower_tail_on_ties_and_one_value() -> None:
+    one = lower_tail(np.array([0.5]), 0.05)
+    assert (one.lo, one.hi, one.weight, one.quantile) == (0, 0, 0.0, 0.5)
+    tail = lower_tail(np.array([-0.02, -0.02, -0.02, 0.01]), 0.5)  # h = 1.5 between two tied values
+    assert (tail.lo, tail.hi, tail.weight, tail.quantile) == (1, 2, 0.5, -0.02)
 
 
 def test_iso_utc() -> None:

@@ -192,9 +192,10 @@ def _visible(bars: Bars, now_ns: int) -> Bars:
 
 def _excursions(bars: Bars, opened_ns: int, mark: float, entry: float, sign: int) -> tuple[float, float]:
     """(MAE %, MFE %) over the bars overlapping [opened_ns, now) plus the mark (backtest convention)."""
-    held = bars.ts + bars.timeframe_ns > opened_ns
-    high = max(float(bars.high[held].max()), mark) if held.any() else mark
-    low = min(float(bars.low[held].min()), mark) if held.any() else mark
+    first = int(np.searchsorted(bars.ts, opened_ns - bars.timeframe_ns, "right"))  # ts + tf > opened_ns
+    held = slice(first, len(bars))
+    high = max(float(bars.high[held].max()), mark) if first < len(bars) else mark
+    low = min(float(bars.low[held].min()), mark) if first < len(bars) else mark
     up = (high / entry - 1.0) * 100.0
     down = (low / entry - 1.0) * 100.0
     return (down, up) if sign > 0 else (-up, -down)
@@ -447,10 +448,13 @@ def _portfolio_var(
     timeframe = series[0].timeframe_ns
     if any(b.timeframe_ns != timeframe for b in series):
         return None, None
-    common = reduce(np.intersect1d, [b.ts for b in series])
+    if len(series) == 1:  # nothing to align
+        common, closes = series[0].ts, series[0].close[:, None]
+    else:
+        common = reduce(np.intersect1d, [b.ts for b in series])
+        closes = np.column_stack([b.close[np.searchsorted(b.ts, common)] for b in series])
     if len(common) < 3:
         return None, None
-    closes = np.column_stack([b.close[np.searchsorted(b.ts, common)] for b in series])
     consecutive = np.diff(common) == timeframe
     returns = (closes[1:] / closes[:-1] - 1.0)[consecutive]
     if len(returns) < 2:

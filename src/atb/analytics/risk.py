@@ -37,7 +37,7 @@ from typing import Literal, NamedTuple, TypeVar, get_args
 import numpy as np
 import numpy.typing as npt
 
-from atb.analytics.performance import var_cvar_historical
+from atb.analytics.performance import lower_tail, var_cvar_historical
 
 FloatArray = npt.NDArray[np.float64]
 _Num = TypeVar("_Num", float, FloatArray)
@@ -362,16 +362,12 @@ def portfolio_var(
         cvar = -(mu_p - sigma * tail)
     else:
         r_p = R @ w
-        var, cvar = var_cvar_historical(r_p, level) or (0.0, 0.0)  # T >= 2: never None
-        var, cvar = var / 100.0, cvar / 100.0
-        h = (T - 1) * alpha
-        lo = int(h)
-        hi = min(lo + 1, T - 1)
-        f = h - lo
-        ordered = np.partition(r_p, [lo, hi])
-        at_lo = R[r_p == ordered[lo]].mean(axis=0)
-        at_hi = R[r_p == ordered[hi]].mean(axis=0)
-        marginal = -((1.0 - f) * at_lo + f * at_hi)
+        tail = lower_tail(r_p, alpha)  # the VaR, the CVaR and the marginals from one partition
+        var = -tail.quantile
+        cvar = -float(tail.ordered[: tail.lo + 1].mean())
+        at_lo = R[r_p == tail.ordered[tail.lo]].mean(axis=0)
+        at_hi = R[r_p == tail.ordered[tail.hi]].mean(axis=0)
+        marginal = -((1.0 - tail.weight) * at_lo + tail.weight * at_hi)
 
     marginal_pct: FloatArray = marginal * 100.0
     return PortfolioRisk(
