@@ -362,12 +362,12 @@ def portfolio_var(
         cvar = -(mu_p - sigma * tail)
     else:
         r_p = R @ w
-        tail = lower_tail(r_p, alpha)  # the VaR, the CVaR and the marginals from one partition
-        var = -tail.quantile
-        cvar = -float(tail.ordered[: tail.lo + 1].mean())
-        at_lo = R[r_p == tail.ordered[tail.lo]].mean(axis=0)
-        at_hi = R[r_p == tail.ordered[tail.hi]].mean(axis=0)
-        marginal = -((1.0 - tail.weight) * at_lo + tail.weight * at_hi)
+        lowest = lower_tail(r_p, alpha)  # the VaR, the CVaR and the marginals from one partition
+        var = -lowest.quantile
+        cvar = -float(lowest.ordered[: lowest.lo + 1].mean())
+        at_lo = R[r_p == lowest.ordered[lowest.lo]].mean(axis=0)
+        at_hi = R[r_p == lowest.ordered[lowest.hi]].mean(axis=0)
+        marginal = -((1.0 - lowest.weight) * at_lo + lowest.weight * at_hi)
 
     marginal_pct: FloatArray = marginal * 100.0
     return PortfolioRisk(
