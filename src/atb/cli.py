@@ -6,15 +6,14 @@ and a short backtest start fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from atb.errors import AtbError, UserInputError
+from atb.cli_output import check_writable, err, fmt, out, parse_pairs, print_positions, print_stats, write_json
+from atb.errors import UserInputError
 
 app = typer.Typer(
     name="atb",
@@ -39,34 +38,6 @@ RepairOption = Annotated[bool, typer.Option(help="Sort rows and drop exact dupli
 JsonOption = Annotated[str | None, typer.Option("--json", help="Write the result JSON here ('-' = stdout).")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No table; warnings only.")]
 StoreOption = Annotated[Path, typer.Option(help="Folder of the Parquet store.")]
-
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _check_writable(path: Path | str | None) -> None:
-    """Fail before a long run, not after it, when an output file cannot be written."""
-    if path is None or str(path) == "-":
-        return
-    target = Path(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise UserInputError(f"{target} is a folder; give a file name")
-    if not parent.is_dir():
-        raise UserInputError(f"cannot write {target}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserInputError(f"cannot write {target}: folder {parent} is not writable")
-
-
-def _parse_pairs(pairs: list[str]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserInputError(f"parameter {item!r} must look like key=value")
-        parsed[key.strip()] = value
-    return parsed
 
 
 @app.command()
@@ -108,45 +79,10 @@ def backtest(
     quiet: QuietOption = False,
 ) -> None:
     """Run a backtest and print its statistics."""
-    _check_writable(json_out)
-    _check_writable(report)
-    from atb.services.backtest import BacktestRequest, run_backtest_request
+    options = dict(locals())  # the first statement: exactly this command's options, by name
+    from atb.cli_backtest import run_backtest_command
 
-    request = BacktestRequest(
-        data=list(data or []),
-        symbol=symbol,
-        strategy=strategy,
-        params=_parse_pairs(param or []),
-        cash=cash,
-        commission=commission,
-        fill=fill,
-        slippage=slippage,
-        latency=latency,
-        account=account,
-        leverage=leverage,
-        tick=tick,
-        lot=lot,
-        repair=repair,
-        equity_points=equity_points,
-        engine=engine,
-    )
-    to_stdout = json_out == "-"
-    console = err if to_stdout else out
-    show_progress = not quiet and err.is_terminal
-    outcome = run_backtest_request(request, progress=_progress_bar() if show_progress else None)
-    for line in outcome.data_notes:
-        err.print(f"[yellow]data:[/] {line}", highlight=False)
-    if not quiet:
-        _print_stats(console, outcome.result.stats, outcome.title)
-        _print_positions(console, outcome.result_dict())
-    if report is not None:
-        from atb.analytics.report import write_report
-
-        written = write_report(outcome.result_dict(), report, bars=outcome.bars[0])
-        if not quiet:
-            console.print(f"report written to {written}")
-    if json_out:
-        _write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
+    run_backtest_command(**options)
 
 
 @app.command()
@@ -187,14 +123,14 @@ def paper(
         run_node_command(config, "paper", verbose=not quiet)
         return
     assert replay is not None
-    _check_writable(json_out)
+    check_writable(json_out)
     from atb.services.paper import PaperRequest, run_paper_request
 
     request = PaperRequest(
         replay=replay,
         symbol=symbol,
         strategy=strategy,
-        params=_parse_pairs(param or []),
+        params=parse_pairs(param or []),
         cash=cash,
         commission=commission,
         fill=fill,
@@ -207,134 +143,10 @@ def paper(
     if outcome.result.meta.get("stopped_early"):
         err.print(f"[yellow]stopped early:[/] after {len(outcome.result.ts):,} bars; open orders cancelled")
     if not quiet:
-        _print_stats(console, outcome.result.stats, outcome.title)
-        _print_positions(console, outcome.result_dict())
+        print_stats(console, outcome.result.stats, outcome.title)
+        print_positions(console, outcome.result_dict())
     if json_out:
-        _write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
-
-
-def _write_json(payload: bytes, json_out: str, console: Console, *, quiet: bool) -> None:
-    """The result JSON to a file, or to stdout for `--json -` (the tables then went to stderr)."""
-    if json_out == "-":
-        sys.stdout.buffer.write(payload + b"\n")
-        sys.stdout.flush()
-        return
-    Path(json_out).write_bytes(payload)
-    if not quiet:
-        console.print(f"result JSON written to {json_out}")
-
-
-def _progress_bar() -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("backtest"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} bars"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    )
-    state: dict[str, Any] = {}
-
-    def update(done: int, total: int) -> None:
-        if "task" not in state:
-            if total < 200_000:
-                state["task"] = None
-                return
-            progress.start()
-            state["task"] = progress.add_task("run", total=total)
-        if state["task"] is not None:
-            progress.update(state["task"], completed=done)
-            if done >= total:
-                progress.stop()
-
-    return update
-
-
-_STAT_LABELS: dict[str, str] = {
-    "start": "Start",
-    "end": "End",
-    "duration_days": "Duration [days]",
-    "bars": "Bars",
-    "warmup_bars": "Warm-up bars",
-    "exposure_pct": "Exposure time [%]",
-    "initial_equity": "Initial equity",
-    "final_equity": "Final equity",
-    "peak_equity": "Peak equity",
-    "return_pct": "Return [%]",
-    "buy_hold_return_pct": "Buy & hold return [%]",
-    "cagr_pct": "CAGR [%]",
-    "volatility_ann_pct": "Volatility (ann.) [%]",
-    "sharpe": "Sharpe ratio",
-    "sortino": "Sortino ratio",
-    "calmar": "Calmar ratio",
-    "max_drawdown_pct": "Max drawdown [%]",
-    "max_drawdown_duration_days": "Max drawdown duration [days]",
-    "avg_drawdown_pct": "Avg drawdown [%]",
-    "var_95_pct": "VaR 95% (1 bar) [%]",
-    "cvar_95_pct": "CVaR 95% (1 bar) [%]",
-    "trades": "# Trades",
-    "orders": "# Orders",
-    "win_rate_pct": "Win rate [%]",
-    "best_trade_pct": "Best trade [%]",
-    "worst_trade_pct": "Worst trade [%]",
-    "avg_trade_pct": "Avg trade [%]",
-    "max_trade_duration_days": "Max trade duration [days]",
-    "avg_trade_duration_days": "Avg trade duration [days]",
-    "profit_factor": "Profit factor",
-    "expectancy_pct": "Expectancy [%]",
-    "sqn": "SQN",
-    "fees": "Fees",
-}
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.2f}"
-    return str(value)
-
-
-def _print_stats(console: Console, stats: dict[str, Any], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("stat", style="bold")
-    table.add_column("value", justify="right")
-    for key, label in _STAT_LABELS.items():
-        if key in stats:
-            table.add_row(label, _fmt(stats[key]))
-    console.print(table)
-
-
-def _print_positions(console: Console, payload: dict[str, Any]) -> None:
-    positions = payload.get("positions") or []
-    if not positions:
-        return
-    from rich.table import Table
-
-    table = Table(title="Open positions at the end (marked at the last close)", title_justify="left")
-    columns = {
-        "symbol": "symbol",
-        "side": "side",
-        "quantity": "quantity",
-        "avg_entry_price": "avg entry",
-        "mark_price": "mark",
-        "unrealised_pnl": "unrealised",
-        "var_95_pct": "VaR 95 %",
-        "exit_cost_estimate": "exit cost",
-    }
-    for label in columns.values():
-        table.add_column(label, justify="left" if label in ("symbol", "side") else "right")
-    for row in positions:
-        table.add_row(*(_fmt(row.get(key)) for key in columns))
-    console.print(table)
+        write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
 
 
 @app.command()
@@ -357,7 +169,7 @@ def risk(
 
     from atb.services.risk import RiskRequest, parse_levels, run_risk_request
 
-    _check_writable(json_out)
+    check_writable(json_out)
     try:
         parsed_weights = None if weights is None else [float(w) for w in weights.split(",")]
     except ValueError:
@@ -390,7 +202,7 @@ def _print_risk(payload: dict[str, Any]) -> None:
         for column in ("method", "level", "VaR %", "CVaR %"):
             table.add_column(column, justify="right" if column != "method" else "left")
         for row in entry["var"]:
-            table.add_row(row["method"], f"{row['level']:.0%}", _fmt(row["var_pct"]), _fmt(row["cvar_pct"]))
+            table.add_row(row["method"], f"{row['level']:.0%}", fmt(row["var_pct"]), fmt(row["cvar_pct"]))
         out.print(table)
         back = Table(title="VaR backtest (rolling, Kupiec proportion of failures)", title_justify="left")
         for column in ("method", "level", "bars", "breaches", "expected", "Kupiec p"):
@@ -399,10 +211,10 @@ def _print_risk(payload: dict[str, Any]) -> None:
             back.add_row(
                 row["method"],
                 f"{row['level']:.0%}",
-                _fmt(row["observations"]),
-                _fmt(row["breaches"]),
-                _fmt(row["expected_breaches"]),
-                _fmt(row["kupiec_p_value"]),
+                fmt(row["observations"]),
+                fmt(row["breaches"]),
+                fmt(row["expected_breaches"]),
+                fmt(row["kupiec_p_value"]),
             )
         out.print(back)
         liquidity = Table(title="Liquidity and expected trading cost", title_justify="left", show_header=False)
@@ -410,7 +222,7 @@ def _print_risk(payload: dict[str, Any]) -> None:
         liquidity.add_column("value", justify="right")
         for key, value in entry["liquidity"].items():
             if not isinstance(value, (list, dict)):
-                liquidity.add_row(key, _fmt(value))
+                liquidity.add_row(key, fmt(value))
         out.print(liquidity)
         costs = entry["liquidity"].get("estimates") or []
         if costs:
@@ -427,7 +239,7 @@ def _print_risk(payload: dict[str, Any]) -> None:
             for label in columns.values():
                 cost_table.add_column(label, justify="right")
             for row in costs:
-                cost_table.add_row(*(_fmt(row.get(key)) for key in columns))
+                cost_table.add_row(*(fmt(row.get(key)) for key in columns))
             out.print(cost_table)
     portfolio = payload.get("portfolio")
     if portfolio:
@@ -442,7 +254,7 @@ def _print_risk(payload: dict[str, Any]) -> None:
         table.add_column("component VaR % by symbol")
         for row in portfolio["estimates"]:
             parts = ", ".join(f"{s} {v:.3f}" for s, v in row["component_var_pct"].items())
-            table.add_row(row["method"], f"{row['level']:.0%}", _fmt(row["var_pct"]), _fmt(row["cvar_pct"]), parts)
+            table.add_row(row["method"], f"{row['level']:.0%}", fmt(row["var_pct"]), fmt(row["cvar_pct"]), parts)
         out.print(table)
         correlation = Table(title="Correlation of bar returns", title_justify="left")
         correlation.add_column("")
@@ -462,7 +274,7 @@ def report_command(
     from atb.analytics.report import load_result, write_report
 
     target = output or result.with_suffix(".html")
-    _check_writable(target)
+    check_writable(target)
     written = write_report(load_result(result), target)
     out.print(f"report written to {written}")
 
@@ -616,28 +428,10 @@ _register_serve(app)
 
 
 def main() -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2."""
-    from atb import batch_process
-    from atb.fast_argv import call_directly  # plain `atb backtest ...` lines skip Typer's 0.1 s of parsing
+    """The console entry point (`atb.main.main`), for `python -m atb.cli` and older scripts."""
+    from atb.main import main as entry_point
 
-    try:
-        if call_directly({"backtest": backtest}, sys.argv[1:]):
-            batch_process.exit_now()
-        app()
-    except UserInputError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise SystemExit(2) from None
-    except AtbError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise SystemExit(1) from None
-    except OSError as exc:
-        err.print(f"[red]error:[/] {exc.strerror or exc}: {exc.filename or ''}", highlight=False)
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise SystemExit(130) from None
-    except BrokenPipeError:
-        os._exit(0)
+    entry_point()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from atb import cli
+from atb.cli_backtest import run_backtest_command
 from atb.fast_argv import bind
+from atb.fast_argv_build import build, option_table
+from atb.fast_argv_table import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "src" / "atb" / "data" / "sample" / "BTC_USDT_2h.parquet"
@@ -57,7 +60,7 @@ def test_the_shortcut_binds_what_typer_binds(line: str) -> None:
     import shlex
 
     args = shlex.split(line)
-    ours = bind(cli.backtest, args)
+    ours = bind(COMMANDS["backtest"], args)
     assert ours is not None
     assert with_defaults(ours) == typer_kwargs(args)
 
@@ -79,7 +82,54 @@ def test_the_shortcut_binds_what_typer_binds(line: str) -> None:
     ],
 )
 def test_anything_unusual_is_left_to_typer(line: str) -> None:
-    assert bind(cli.backtest, line.split()) is None
+    assert bind(COMMANDS["backtest"], line.split()) is None
+
+
+def test_the_stored_table_is_what_the_typer_declarations_give() -> None:
+    assert build() == COMMANDS, "options changed: run `python -m atb.fast_argv_build` and commit the table"
+    assert set(COMMANDS) == {"backtest"}
+
+
+def test_the_body_takes_exactly_the_commands_options() -> None:
+    import inspect
+
+    typer_params = list(inspect.signature(cli.backtest).parameters)
+    body_params = inspect.signature(run_backtest_command).parameters
+    assert list(body_params) == typer_params
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in body_params.values())
+
+
+def test_a_command_with_an_option_the_shortcut_does_not_read_gets_no_table() -> None:
+    import typer
+
+    def with_callback(x: str = typer.Option("a", callback=lambda v: v)) -> None:
+        raise AssertionError("never called")
+
+    def with_float(x: float = typer.Option(1.0)) -> None:
+        raise AssertionError("never called")
+
+    def plain(name: str = typer.Option("a", "--name", "-n"), on: bool = typer.Option(False)) -> None:
+        raise AssertionError("never called")
+
+    assert option_table(with_callback) is None
+    assert option_table(with_float) is None
+    assert option_table(plain) == {
+        "values": {"--name": ("name", "str", False), "-n": ("name", "str", False)},
+        "flags": {"--on": ("on", True), "--no-on": ("on", False)},
+        "defaults": {"name": "a", "on": False},
+    }
+
+
+def test_a_plain_backtest_line_does_not_import_typer(tmp_path: Path) -> None:
+    code = (
+        "import sys; from atb.fast_argv import call_directly; "
+        f"assert call_directly(['backtest', '--data', {str(SAMPLE)!r}, '-q', '--json', {str(tmp_path / 'r.json')!r}]); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'click', 'pydantic')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / "r.json").stat().st_size > 1000
 
 
 def test_a_command_line_gives_the_same_result_through_the_shortcut_and_through_typer(tmp_path: Path) -> None:
