@@ -7,6 +7,12 @@ A million-bar run allocates a few hundred short-lived numpy temporaries of
   128 KiB) and unmaps it on free, so every temporary is faulted in anew;
   raising the mmap and trim thresholds keeps the blocks in the heap, where a
   freed block is reused without new faults (a third fewer faults);
+* numpy's OpenBLAS starts a thread per core on its first large product
+  (the portfolio VaR's returns × weights) and leaves them spinning for a
+  while after it: on a 2-core machine they took 12 % of the run's CPU
+  samples, the core the forked worker below and Arrow's CSV threads need.
+  The products here are matrix × vector, memory-bound: one thread
+  (`OPENBLAS_NUM_THREADS=1`, read when numpy loads OpenBLAS) loses nothing;
 * numpy asks for transparent huge pages on large arrays, and on a busy
   machine the kernel may compact memory synchronously to find a 2 MiB page:
   single runs then spent 0.3-0.6 s in the kernel instead of 0.15 s. A
@@ -21,7 +27,15 @@ When the command is done, `exit_now` flushes the standard streams and ends
 the process without the interpreter's teardown: module clean-up and final
 garbage collections walk every object the run left (a million-bar result
 holds a few hundred thousand), 25-40 ms spent freeing memory the exit
-returns anyway. Every file the commands write is closed before they return. Only for a process that ends after the
+returns anyway. Every file the commands write is closed before they return.
+
+`ForkedBytes` puts the machine's other core to work on an independent,
+pure-Python part of the output (the order rows of a large result JSON): a
+forked child computes the bytes while the parent goes on, and hands them back
+in an in-memory file. Linux only, and only in this one-command process: a service
+with threads of its own must never fork. Any failure in the child (an
+exception, a crash, a short read) gives None, and the caller computes the
+part itself. Only for a process that ends after the
 command: a long-running service (the API, a live node) keeps the defaults,
 so only the console entry point calls `prepare`, before numpy is imported;
 never library code. Each setting is skipped where it does not apply (not
@@ -33,6 +47,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's <malloc.h>
@@ -43,6 +58,7 @@ def prepare() -> None:
     """Apply the one-command settings (see the module docstring)."""
     if "numpy" not in sys.modules:
         os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     tune_allocator()
 
 
@@ -67,3 +83,44 @@ def tune_allocator() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return all(mallopt(option, value) == 1 for option, value in _MALLOPT)
+
+
+class ForkedBytes:
+    """`make()` run in a forked child process; `result()` is its bytes, or None when the child failed.
+
+    The bytes come back through an anonymous in-memory file (`memfd_create`)
+    rather than a pipe: the child writes them all and exits without waiting
+    for the parent to read, and the parent reads them in one call (a pipe cost
+    ~50 ms more for 12 MB, the two processes taking turns on its 64 KiB).
+    """
+
+    def __init__(self, make: Callable[[], bytes]) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # nothing buffered twice
+        self._fd = os.memfd_create("atb-forked-bytes", os.MFD_CLOEXEC)
+        self._pid = os.fork()
+        if self._pid == 0:  # pragma: no cover - the child: its result travels through the file
+            code = 1
+            try:
+                view = memoryview(make())
+                while view:
+                    view = view[os.write(self._fd, view) :]
+                code = 0
+            finally:
+                os._exit(code)
+
+    @staticmethod
+    def available() -> bool:
+        return sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(os, "memfd_create")
+
+    def result(self) -> bytes | None:
+        """Wait for the child; its bytes if it finished cleanly."""
+        try:
+            _, status = os.waitpid(self._pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                return None
+            size = os.fstat(self._fd).st_size
+            data = os.pread(self._fd, size, 0)
+            return data if len(data) == size else None
+        finally:
+            os.close(self._fd)

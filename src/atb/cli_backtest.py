@@ -70,11 +70,16 @@ def run_backtest_command(
     console = err if to_stdout else out
     show_progress = not quiet and err.is_terminal
     outcome = run_backtest_request(request, progress=progress_bar() if show_progress else None)
+    if json_out and report is None:
+        import os
+
+        if not os.environ.get("NOFORK"):
+            outcome.start_order_rows()  # a process of its own: the second core makes the order rows meanwhile
     for line in outcome.data_notes:
         err.print(f"[yellow]data:[/] {line}", highlight=False)
     if not quiet:
         print_stats(console, outcome.result.stats, outcome.title)
-        print_positions(console, outcome.result_dict())
+        print_positions(console, outcome.position_snapshot())
     if report is not None:
         from atb.analytics.report import write_report
 

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from atb.analytics.performance import NS_PER_DAY, NS_PER_YEAR, drawdown_series, periods_per_year
 from atb.analytics.performance import returns as simple_returns
+from atb.analytics.reductions import dot
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -267,7 +268,7 @@ def _central_moments(r: FloatArray) -> tuple[float, float, float] | None:
     m2 = float(d2.sum()) / n
     if m2 <= (np.finfo(np.float64).eps * mean) ** 2:  # scipy's precision-loss test
         return None
-    return m2, float(d2 @ d) / n, float(d2 @ d2) / n
+    return m2, dot(d2, d) / n, dot(d2, d2) / n
 
 
 def _skew(m: tuple[float, float, float] | None) -> float | None:
@@ -304,7 +305,7 @@ def ulcer_index(equity: Any) -> float:
     (equity <= 0) the drawdown is -100 %.
     """
     dd = drawdown_series(as_equity(equity)) * 100.0
-    return math.sqrt(float(dd @ dd) / len(dd))
+    return math.sqrt(dot(dd, dd) / len(dd))
 
 
 # --- exposure and turnover ----------------------------------------------------------------------
@@ -354,10 +355,10 @@ def _alpha_beta(r: FloatArray, b: FloatArray, periods_per_year: float) -> tuple[
     if len(r) < 2 or b.max() == b.min():
         return None, None
     b_dev = b - b.mean()
-    var_b = float(b_dev @ b_dev)
+    var_b = dot(b_dev, b_dev)
     if var_b <= 0.0:
         return None, None
-    beta = float(b_dev @ r) / var_b
+    beta = dot(b_dev, r) / var_b
     if not math.isfinite(beta):
         return None, None
     return _compound(float(r.mean()) - beta * float(b.mean()), periods_per_year), beta
@@ -380,7 +381,7 @@ def _information(r: FloatArray, b: FloatArray, periods_per_year: float) -> float
     active = r - b
     mean = float(active.mean())
     dev = active - mean
-    std = math.sqrt(float(dev @ dev) / (len(active) - 1))
+    std = math.sqrt(dot(dev, dev) / (len(active) - 1))
     # r - b rounds each difference by up to eps * max(|r|, |b|): a tracking error that small is
     # rounding noise (the strategy *is* the benchmark plus a constant), not a tiny real risk.
     noise = 4.0 * np.finfo(np.float64).eps * max(float(np.abs(r).max()), float(np.abs(b).max()))

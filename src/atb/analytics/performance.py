@@ -45,6 +45,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from atb.analytics.reductions import dot
 from atb.analytics.trade_stats import TRADE_STAT_KEYS, TradeArrays, as_vector, trade_stats
 
 FloatArray = npt.NDArray[np.float64]
@@ -213,7 +214,7 @@ def _mean_std(r: FloatArray) -> tuple[float, float]:
     with np.errstate(over="ignore", invalid="ignore"):
         mean = float(r.mean())
         dev = r - mean
-        var = float(dev @ dev) / (len(r) - 1)
+        var = dot(dev, dev) / (len(r) - 1)
     return mean, math.sqrt(var) if var >= 0.0 else math.nan
 
 
@@ -252,7 +253,7 @@ def downside_deviation(r: FloatArray) -> float:
     """
     down = np.minimum(r, 0.0)
     with np.errstate(over="ignore"):
-        return math.sqrt(float(down @ down) / len(r))
+        return math.sqrt(dot(down, down) / len(r))
 
 
 def sortino_ratio(r: FloatArray, ppy: float) -> float | None:

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from atb.analytics.performance import lower_tail, var_cvar_historical
+from atb.analytics.reductions import covariance, dot
 
 FloatArray = npt.NDArray[np.float64]
 _Num = TypeVar("_Num", float, FloatArray)
@@ -181,8 +182,8 @@ def _moments(r: FloatArray) -> tuple[float, float, float, float]:
     d = r - mean
     d2 = d * d
     m2 = float(d2.sum()) / n
-    m3 = float(d2 @ d) / n
-    m4 = float(d2 @ d2) / n
+    m3 = dot(d2, d) / n
+    m4 = dot(d2, d2) / n
     if m2 == 0.0:  # differences below float resolution after squaring
         return mean, 0.0, 0.0, 0.0
     return mean, math.sqrt(m2 * n / (n - 1)), m3 / m2**1.5, m4 / (m2 * m2) - 3.0
@@ -210,7 +211,7 @@ def ewma_variance(r: FloatArray, ewma_lambda: float = EWMA_LAMBDA) -> float:
         seed = float(weights[0]) * float(r[0]) ** 2
         weights[0] = 0.0
     weights *= 1.0 - ewma_lambda
-    return seed + float(weights @ (recent * recent))
+    return seed + dot(weights, recent * recent)
 
 
 def var_cvar(
@@ -346,7 +347,7 @@ def portfolio_var(
     if T < 2:
         raise ValueError(f"portfolio VaR needs at least 2 periods, got {T}")
 
-    cov = np.atleast_2d(np.cov(R, rowvar=False, ddof=1))
+    cov = covariance(R)
     corr = _correlation(cov)
     alpha = 1.0 - level
 
@@ -354,9 +355,9 @@ def portfolio_var(
         z, tail = normal_tail(level)
         mu = R.mean(axis=0)
         cw = cov @ w
-        variance = float(w @ cw)
+        variance = dot(w, cw)
         sigma = math.sqrt(variance) if variance > 0.0 else 0.0
-        mu_p = float(w @ mu)
+        mu_p = dot(w, mu)
         marginal = -(mu + z * cw / sigma) if sigma > 0.0 else -mu
         var = -(mu_p + z * sigma)
         cvar = -(mu_p - sigma * tail)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from atb.analytics.reductions import dot
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -146,7 +148,7 @@ def sqn(pnl: FloatArray) -> float | None:
     with np.errstate(over="ignore", invalid="ignore"):
         mean = float(pnl.mean())
         dev = pnl - mean
-        std = math.sqrt(float(dev @ dev) / (n - 1))
+        std = math.sqrt(dot(dev, dev) / (n - 1))
     if std == 0.0:  # distinct values whose spread underflows when squared
         return 0.0
     value = math.sqrt(n) * mean / std

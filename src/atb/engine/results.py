@@ -123,18 +123,22 @@ class BacktestResult:
         last = len(self.ts) - 1
         return Decimal(self.equity_exact[last]).scaleb(-self.account.currency.precision)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, orders: Any = None) -> dict[str, Any]:
+        """The result JSON as a dict; `orders`, when given, stands in for the order rows (see `order_rows`)."""
         with gc_paused():
-            return self._to_dict()
+            return {
+                "schema_version": RESULT_SCHEMA_VERSION,
+                "meta": {k: v for k, v in self.meta.items() if not k.startswith("_")},
+                "stats": self.stats,
+                "trades": trade_rows(self.book.trade_columns, self.mae_pct, self.mfe_pct, self._grids()),
+                "orders": self.order_rows() if orders is None else orders,
+                "equity": equity_rows(self.ts, self.equity_exact, self.account.currency.precision),
+            }
 
-    def _to_dict(self) -> dict[str, Any]:
-        precision = self.account.currency.precision
-        grids = {sym: (Grid(lot), Grid(tick)) for sym, (lot, tick) in self.meta["_grids"].items()}
-        return {
-            "schema_version": RESULT_SCHEMA_VERSION,
-            "meta": {k: v for k, v in self.meta.items() if not k.startswith("_")},
-            "stats": self.stats,
-            "trades": trade_rows(self.book.trade_columns, self.mae_pct, self.mfe_pct, grids),
-            "orders": order_rows(self.book.order_columns, grids),
-            "equity": equity_rows(self.ts, self.equity_exact, precision),
-        }
+    def order_rows(self) -> list[dict[str, Any]]:
+        """The result JSON's `orders` (a part of `to_dict` that can be made apart, e.g. in another process)."""
+        with gc_paused():
+            return order_rows(self.book.order_columns, self._grids())
+
+    def _grids(self) -> dict[str, tuple[Grid, Grid]]:
+        return {sym: (Grid(lot), Grid(tick)) for sym, (lot, tick) in self.meta["_grids"].items()}

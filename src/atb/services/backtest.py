@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,7 +22,12 @@ from atb.errors import UserInputError
 from atb.strategy.base import Strategy
 from atb.strategy.registry import resolve
 
+if TYPE_CHECKING:
+    from atb.batch_process import ForkedBytes
+
 _DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".txt")
+FORK_MIN_ORDERS = 20_000
+"""Below this the order rows take under ~40 ms: not worth a fork."""
 
 
 @dataclass
@@ -52,19 +57,42 @@ class BacktestOutcome:
     title: str
     bars: list[Bars]
     _payload: dict[str, Any] | None = None
+    _snapshot: dict[str, Any] | None = None
+    _orders_job: ForkedBytes | None = None
 
     @property
     def data_notes(self) -> list[str]:
         return [r.describe() for r in self.reports]
 
+    def start_order_rows(self) -> None:
+        """Start making a large run's order rows in a forked child, for `json_bytes` to pick up.
+
+        For the one-command CLI process only (see `batch_process.ForkedBytes`):
+        the child works on the second core while this process prints the
+        tables and makes the rest of the JSON.
+        """
+        from atb.batch_process import ForkedBytes
+
+        if self._payload is None and self.result.book.order_count >= FORK_MIN_ORDERS and ForkedBytes.available():
+            self._orders_job = ForkedBytes(lambda: orjson.dumps(self.result.order_rows()))
+
     def json_bytes(self) -> bytes:
+        job, self._orders_job = self._orders_job, None
+        if job is not None:
+            payload = self._payload_with(orders=[])
+            made = job.result()
+            payload["orders"] = self.result.order_rows() if made is None else orjson.Fragment(made)
+            return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
         return orjson.dumps(self.result_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
 
     def result_dict(self) -> dict[str, Any]:
         """The result JSON as a dict (built once, shared by `--json` and `--report`)."""
-        if self._payload is not None:
-            return self._payload
-        payload = self.result.to_dict()
+        if self._payload is None:
+            self._payload = self._payload_with()
+        return self._payload
+
+    def _payload_with(self, orders: Any = None) -> dict[str, Any]:
+        payload = self.result.to_dict(orders=orders)
         payload["meta"]["data"] = [
             {
                 "source": r.source,
@@ -78,11 +106,15 @@ class BacktestOutcome:
             for r in self.reports
         ]
         payload.update(self.position_snapshot())
-        self._payload = payload
         return payload
 
     def position_snapshot(self) -> dict[str, Any]:
         """Open positions and the portfolio at the end of the run, by the shared position metrics service."""
+        if self._snapshot is None:
+            self._snapshot = self._position_snapshot()
+        return self._snapshot
+
+    def _position_snapshot(self) -> dict[str, Any]:
         from atb.analytics.positions import portfolio_metrics
 
         result = self.result
