@@ -171,9 +171,10 @@ def test_user_mistakes_read_the_same_both_ways() -> None:
 def test_the_batch_settings_apply_before_numpy_and_respect_the_user(preset: str | None, huge_pages: str) -> None:
     code = (
         "from atb import batch_process; batch_process.prepare(); import numpy; "
-        "print(numpy._core.multiarray._get_madvise_hugepage(), batch_process.tune_allocator())"
+        "import gc, os; print(numpy._core.multiarray._get_madvise_hugepage(), batch_process.tune_allocator(), "
+        "gc.get_threshold()[0], os.environ['OPENBLAS_NUM_THREADS'])"
     )
     env = {"PATH": "/usr/bin:/bin"} | ({} if preset is None else {"NUMPY_MADVISE_HUGEPAGE": preset})
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [huge_pages, "True"]
+    assert proc.stdout.split() == [huge_pages, "True", "100000", "1"]

@@ -10,7 +10,7 @@ differ in formatting.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -211,19 +211,39 @@ def _avg_prices(
 
     `units[k]` is lots[k] × the notional factor: a notional divisible by it is
     a whole number of ticks, the exact price (what `avg_price` finds the slow
-    way); the rest go through `avg_price`.
+    way); the rest go through `avg_price`. The divisibility test and the
+    division run in int64 when every number fits (always, short of notionals
+    near 10^18 quote units), else on Python ints.
     """
-    out = [""] * len(notionals)
-    whole = []
-    for k, (notional, unit) in enumerate(zip(notionals, units, strict=True)):
-        if notional % unit == 0:
-            whole.append(k)
-        else:
-            out[k] = avg_price(notional, lots[k], lot, tick, quote_precision)
-    texts = scaled_strs([notionals[k] // units[k] * tick.step_int for k in whole], tick.decimals)
-    for k, text in zip(whole, texts, strict=True):
-        out[k] = text
-    return out
+    whole_ticks = _whole_ticks(notionals, units, tick.step_int)
+    if whole_ticks is None:
+        whole_ticks = [n // u * tick.step_int if n % u == 0 else None for n, u in zip(notionals, units, strict=True)]
+    if None not in whole_ticks:
+        return scaled_strs(cast(list[int], whole_ticks), tick.decimals)
+    out = scaled_strs_or_none(whole_ticks, tick.decimals)
+    for k in [k for k, t in enumerate(whole_ticks) if t is None]:
+        out[k] = avg_price(notionals[k], lots[k], lot, tick, quote_precision)
+    return cast(list[str], out)
+
+
+_INT64_SAFE = 1 << 62
+
+
+def _whole_ticks(notionals: list[int], units: list[int], step_int: int) -> list[int | None] | None:
+    """notional // unit × step where unit divides notional, None where not; None when int64 cannot hold them."""
+    try:
+        num = np.array(notionals, dtype=np.int64)
+        den = np.array(units, dtype=np.int64)
+    except OverflowError:
+        return None
+    if len(den) and (int(den.min()) <= 0 or int(np.abs(num).max()) >= _INT64_SAFE // max(step_int, 1)):
+        return None
+    quotient, remainder = np.divmod(num, den)
+    ticks: list[int | None] = (quotient * step_int).tolist()
+    if remainder.any():
+        for k in np.flatnonzero(remainder).tolist():
+            ticks[k] = None
+    return ticks
 
 
 def avg_price(notional_units: int, lots: int, lot: Grid, tick: Grid, quote_precision: int) -> str:
