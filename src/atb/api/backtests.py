@@ -166,9 +166,9 @@ class BacktestRegistry:
                 stats = outcome.result_dict().get("stats", {})
                 job.title = outcome.title
                 job.stats = {k: stats.get(k) for k in _SUMMARY_STATS}
+                self._remember(job.id, payload)  # before "done": a reader who sees "done" finds the result
                 job.status, job.finished = "done", time.time()
                 await asyncio.to_thread(self._save, job, payload)
-                self._remember(job.id, payload)
             except UserInputError as exc:
                 job.status, job.error, job.finished = "failed", str(exc), time.time()
             except Exception as exc:
