@@ -16,8 +16,8 @@ from rich.console import Console
 
 from atb.errors import UserInputError
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+out = Console(emoji=False)  # no ":name:" codes in our text; and rich then skips loading its emoji table
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 def check_writable(path: Path | str | None) -> None:

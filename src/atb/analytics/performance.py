@@ -316,6 +316,16 @@ def drawdown_series(equity: FloatArray) -> FloatArray:
     return dd
 
 
+def last_drawdown(equity: FloatArray) -> float:
+    """`drawdown_series(equity)[-1]` in one pass: the last value against the highest (0.0 for an empty curve)."""
+    eq = _effective(np.asarray(equity, dtype=np.float64))
+    if not len(eq):
+        return 0.0
+    if eq[0] <= 0.0:
+        raise ValueError("the first equity value must be positive")
+    return float(eq[-1] / eq.max()) - 1.0
+
+
 class _DrawdownEpisodes(NamedTuple):
     summary: Drawdown
     depths: FloatArray  # deepest point of each underwater episode (negative fractions)

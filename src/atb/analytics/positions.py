@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from atb.analytics.liquidity import average_daily_volume, estimate_order_cost
-from atb.analytics.performance import drawdown_series
+from atb.analytics.performance import FloatArray, last_drawdown
 from atb.analytics.risk import portfolio_var, var_cvar
 from atb.data.bars import NS_PER_SECOND, Bars
 from atb.domain import Account, InvalidValueError, Position
@@ -369,7 +369,7 @@ def portfolio_metrics(
     *,
     now_ns: int,
     bars: Mapping[str, Bars] | None = None,
-    equity_curve: Sequence[Decimal] | None = None,
+    equity_curve: Sequence[Decimal] | FloatArray | None = None,
 ) -> PortfolioMetrics:
     """Exposure, concentration and risk of `account` at `marks` (keyed by symbol, e.g. "BTC/USDT").
 
@@ -464,10 +464,10 @@ def _portfolio_var(
     return _finite(risk.var_pct), _finite(risk.cvar_pct)
 
 
-def _drawdown_pct(curve: Sequence[Decimal] | None) -> float | None:
+def _drawdown_pct(curve: Sequence[Decimal] | FloatArray | None) -> float | None:
     if curve is None or len(curve) == 0:
         return None
-    eq = np.array([float(v) for v in curve], dtype=np.float64)
+    eq = curve if isinstance(curve, np.ndarray) else np.array([float(v) for v in curve], dtype=np.float64)
     if eq[0] <= 0:
         raise UserInputError("the equity curve must start positive")
-    return _finite(float(drawdown_series(eq)[-1]) * 100.0)
+    return _finite(last_drawdown(eq) * 100.0)

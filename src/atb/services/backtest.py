@@ -127,10 +127,8 @@ class BacktestOutcome:
                 marks[symbol] = Decimal(repr(float(bars.close[-1]))).quantize(inst.tick)
         last = self.bars[0]
         now_ns = int(last.ts[-1]) + last.timeframe_ns
-        precision = result.account.currency.precision
-        curve = [Decimal(result.equity_exact[i]).scaleb(-precision) for i in sorted(result.equity_exact)]
-        portfolio = portfolio_metrics(
-            result.account, marks, now_ns=now_ns, bars=bars_by_symbol, equity_curve=curve
+        portfolio = portfolio_metrics(  # the drawdown against every bar's equity, as the run's statistics
+            result.account, marks, now_ns=now_ns, bars=bars_by_symbol, equity_curve=result.equity
         ).as_dict()
         positions = portfolio.pop("positions")
         return {"positions": positions, "portfolio": portfolio}
