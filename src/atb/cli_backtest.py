@@ -71,10 +71,7 @@ def run_backtest_command(
     show_progress = not quiet and err.is_terminal
     outcome = run_backtest_request(request, progress=progress_bar() if show_progress else None)
     if json_out and report is None:
-        import os
-
-        if not os.environ.get("NOFORK"):
-            outcome.start_order_rows()  # a process of its own: the second core makes the order rows meanwhile
+        outcome.start_order_rows()  # a process of its own: the second core makes the order rows meanwhile
     for line in outcome.data_notes:
         err.print(f"[yellow]data:[/] {line}", highlight=False)
     if not quiet:

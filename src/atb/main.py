@@ -40,6 +40,7 @@ def _run(argv: list[str]) -> None:
         from atb import batch_process
 
         batch_process.exit_now()
+        return
     from atb.cli import app
 
     app(args=argv)

@@ -70,20 +70,21 @@ def trade_rows(
         inst = trades.instruments[sym]
         lot_grid, tick_grid = grids[symbols[sym]]
         qp = inst.quote.precision
-        units = [q * inst.notional_factor for q in lots]
+        factor, step = inst.notional_factor, lot_grid.step_int
+        units = lots if factor == 1 else [q * factor for q in lots]
         return [
-            scaled_strs([q * lot_grid.step_int for q in lots], lot_grid.decimals),
+            scaled_strs(lots if step == 1 else [q * step for q in lots], lot_grid.decimals),
             _avg_prices(entry, lots, units, lot_grid, tick_grid, qp),
             _avg_prices(exit_, lots, units, lot_grid, tick_grid, qp),
             scaled_strs(gains, qp),
-            scaled_strs(fees, qp),
+            scaled_strs(fees, qp) if any(fees) else scaled_strs([0], qp) * len(fees),  # fee-free runs: one text
         ]
 
     quantity, entry_price, exit_price, pnl_text, fee_text = _by_group(
         trades.owner, [trades.lots, trades.entry_notional, trades.exit_notional, pnl, trades.fees], texts
     )
     returns = [p / e * 100.0 if e else 0.0 for p, e in zip(pnl, trades.entry_notional, strict=True)]
-    durations = [(x - e) / 1e9 for x, e in zip(trades.exit_ts, trades.entry_ts, strict=True)]
+    durations = ((np.array(trades.exit_ts) - np.array(trades.entry_ts)) / 1e9).tolist()  # int64 ns: exact
     return [
         {
             "symbol": symbols[sym],
