@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,29 +70,32 @@ def bind(table: dict[str, Any], args: list[str]) -> dict[str, Any] | None:
     return {**table["defaults"], **kwargs, **lists}
 
 
-def call_directly(argv: list[str]) -> bool:
-    """Run `argv` (without the program name) through the shortcut; False when Typer must do it.
+def shortcut(argv: list[str]) -> Callable[[], None] | None:
+    """The command `argv` (without the program name) asks for, ready to run; None when Typer must parse it.
 
     For the console entry point only, a process that exits after the
-    command: the allocator gets the batch settings of `atb.batch_process`,
+    command: running it applies the batch settings of `atb.batch_process`,
     and the caller ends the process with `batch_process.exit_now`.
     """
     from atb.fast_argv_table import COMMANDS
 
     table = COMMANDS.get(argv[0]) if argv else None
     if table is None:
-        return False
+        return None
     kwargs = bind(table, argv[1:])
     if kwargs is None:
-        return False
-    batch_process.prepare()
-    module, _, function = table["target"].partition(":")
-    command = getattr(importlib.import_module(module), function)
-    try:
-        command(**kwargs)
-    except OSError as exc:
-        if exc.errno != errno.EPIPE:
-            raise
-        # what Click's main does when the reader of stdout went away: quiet exit 1
-        batch_process.exit_now(1)
-    return True
+        return None
+
+    def run() -> None:
+        batch_process.prepare()
+        module, _, function = table["target"].partition(":")
+        command = getattr(importlib.import_module(module), function)
+        try:
+            command(**kwargs)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            # what Click's main does when the reader of stdout went away: quiet exit 1
+            batch_process.exit_now(1)
+
+    return run

@@ -10,40 +10,53 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from atb.errors import AtbError, UserInputError
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    from atb.fast_argv import shortcut
+
+    command = shortcut(argv)
+    if command is not None:
+        # the shortcut's process ends without the interpreter's teardown, errors included: a data
+        # file may still be loading on a background thread (`atb.data.preload`)
+        from atb import batch_process
+
+        batch_process.exit_now(_exit_code(command))
+    code = _exit_code(lambda: _typer_app()(args=argv))
+    if code:
+        raise SystemExit(code)
+
+
+def _typer_app() -> Callable[..., Any]:
+    from atb.cli import app
+
+    return app
+
+
+def _exit_code(command: Callable[[], None]) -> int:
+    """Run `command`; 0, or the exit code of the error it raised, printed as one line."""
     try:
-        _run(sys.argv[1:])
+        command()
     except UserInputError as exc:
         _error(str(exc))
-        raise SystemExit(2) from None
+        return 2
     except AtbError as exc:
         _error(str(exc))
-        raise SystemExit(1) from None
+        return 1
     except BrokenPipeError:
         os._exit(0)  # the reader of our output went away: nothing left to tell it
     except OSError as exc:
         _error(f"{exc.strerror or exc}: {exc.filename or ''}")
-        raise SystemExit(1) from None
+        return 1
     except KeyboardInterrupt:
         _error("interrupted", prefix="")
-        raise SystemExit(130) from None
-
-
-def _run(argv: list[str]) -> None:
-    from atb.fast_argv import call_directly
-
-    if call_directly(argv):
-        from atb import batch_process
-
-        batch_process.exit_now()
-        return
-    from atb.cli import app
-
-    app(args=argv)
+        return 130
+    return 0
 
 
 def _error(message: str, prefix: str = "[red]error:[/] ") -> None:
