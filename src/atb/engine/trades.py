@@ -132,28 +132,28 @@ def _flat_to_flat(fills: FillColumns, last_close_ticks: list[int], last_bar: int
     before = after - signed
     if not ((before == 0) | (after == 0)).all():
         return None
-    opens = np.flatnonzero(before == 0).tolist()
-    closes = np.flatnonzero(after == 0).tolist()
+    # every fill opens from flat or closes to flat, so they alternate: fill 2k opens, fill 2k+1 closes
     inst = fills.instruments[0]
     factor = inst.notional_factor
     s, t, f, b, ts = fills.signed, fills.ticks, fills.fee, fills.bar, fills.ts
-    lots = [s[k] if s[k] > 0 else -s[k] for k in opens]
-    closed = len(closes)
-    still_open = len(opens) - closed  # 0, or 1: the last trade runs past the data
-    exit_notional = [q * t[k] * factor for q, k in zip(lots, closes, strict=False)]
-    fees = [f[o] + f[c] for o, c in zip(opens, closes, strict=False)]
+    opened_signed, closing_ticks = s[0::2], t[1::2]
+    lots = [q if q > 0 else -q for q in opened_signed]
+    closed = len(closing_ticks)
+    still_open = len(lots) - closed  # 0, or 1: the last trade runs past the data
+    exit_notional = [q * x * factor for q, x in zip(lots, closing_ticks, strict=False)]
+    fees = [o + c for o, c in zip(f[0::2], f[1::2], strict=False)]
     if still_open:
         exit_notional.append(lots[-1] * last_close_ticks[0] * factor)
-        fees.append(f[opens[-1]])
+        fees.append(f[-1])
     return TradeColumns(
-        owner=[0] * len(opens),
-        direction=[1 if s[k] > 0 else -1 for k in opens],
-        entry_bar=[b[k] for k in opens],
-        entry_ts=[ts[k] for k in opens],
-        exit_bar=[b[k] for k in closes] + [last_bar] * still_open,
-        exit_ts=[ts[k] for k in closes] + [last_ts] * still_open,
+        owner=[0] * len(lots),
+        direction=[1 if q > 0 else -1 for q in opened_signed],
+        entry_bar=b[0::2],
+        entry_ts=ts[0::2],
+        exit_bar=b[1::2] + [last_bar] * still_open,
+        exit_ts=ts[1::2] + [last_ts] * still_open,
         lots=lots,
-        entry_notional=[q * t[k] * factor for q, k in zip(lots, opens, strict=True)],
+        entry_notional=[q * x * factor for q, x in zip(lots, t[0::2], strict=True)],
         exit_notional=exit_notional,
         exit_lots=lots[:closed] + [0] * still_open,
         fees=fees,
