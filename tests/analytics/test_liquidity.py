@@ -400,3 +400,17 @@ def test_liquidity_report_on_too_little_data_has_nulls_not_nans() -> None:
     assert rep["last_price"] == 10.0
     with pytest.raises(UserInputError):
         liquidity_report(hourly([10.0]), adv_fractions=(-0.01,))
+
+
+def test_the_daily_buckets_of_the_same_bars_are_made_once_and_of_new_bars_anew() -> None:
+    from atb.analytics import liquidity
+
+    bars = hourly([100.0 + k for k in range(72)], 5.0)
+    first = liquidity._daily(bars)
+    assert liquidity._daily(bars) is first
+    same_values = hourly([100.0 + k for k in range(72)], 5.0)
+    again = liquidity._daily(same_values)
+    assert again is not first and np.array_equal(again.quote_volume, first.quote_volume)
+    other = hourly([100.0 + k for k in range(72)], 7.0)
+    assert np.allclose(liquidity._daily(other).quote_volume, first.quote_volume * 7.0 / 5.0)
+    assert average_daily_volume(other) == pytest.approx(average_daily_volume(bars) * 7.0 / 5.0)
