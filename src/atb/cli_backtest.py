@@ -8,10 +8,17 @@ this module must not import Typer (0.05 s of a one-second run).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from atb.data.preload import DataPreload
+from atb.cli_output import (
+    check_writable,
+    err,
+    out,
+    parse_pairs,
+    print_positions,
+    print_stats,
+    progress_bar,
+    write_json,
+)
 
 
 def run_backtest_command(
@@ -37,22 +44,6 @@ def run_backtest_command(
     quiet: bool,
 ) -> None:
     """Run a backtest and print its statistics (the options as `atb backtest --help` describes them)."""
-    preload: DataPreload | None = None
-    if data and len(data) == 1 and data[0].is_file():
-        from atb.data.preload import DataPreload  # parsing starts now, while the rest below is imported
-
-        preload = DataPreload(data[0], symbol=symbol, repair=repair)
-    from atb.cli_output import (
-        check_writable,
-        err,
-        out,
-        parse_pairs,
-        print_positions,
-        print_stats,
-        progress_bar,
-        write_json,
-    )
-
     check_writable(json_out)
     check_writable(report)
     from atb.services.backtest import BacktestRequest, run_backtest_request
@@ -78,7 +69,7 @@ def run_backtest_command(
     to_stdout = json_out == "-"
     console = err if to_stdout else out
     show_progress = not quiet and err.is_terminal
-    outcome = run_backtest_request(request, progress=progress_bar() if show_progress else None, preload=preload)
+    outcome = run_backtest_request(request, progress=progress_bar() if show_progress else None)
     if json_out and report is None:
         outcome.start_order_rows()  # a process of its own: the second core makes the order rows meanwhile
     for line in outcome.data_notes:

@@ -22,8 +22,7 @@ def main() -> None:
 
     command = shortcut(argv)
     if command is not None:
-        # the shortcut's process ends without the interpreter's teardown, errors included: a data
-        # file may still be loading on a background thread (`atb.data.preload`)
+        # the shortcut's process ends without the interpreter's teardown, errors included
         from atb import batch_process
 
         batch_process.exit_now(_exit_code(command))

@@ -24,7 +24,6 @@ from atb.strategy.registry import resolve
 
 if TYPE_CHECKING:
     from atb.batch_process import ForkedBytes
-    from atb.data.preload import DataPreload
 
 _DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".txt")
 FORK_MIN_ORDERS = 20_000
@@ -176,20 +175,14 @@ class PreparedBacktest:
 
 
 def run_backtest_request(
-    request: BacktestRequest,
-    progress: Callable[[int, int], None] | None = None,
-    preload: DataPreload | None = None,
+    request: BacktestRequest, progress: Callable[[int, int], None] | None = None
 ) -> BacktestOutcome:
-    prepared = prepare_backtest(request, preload)
+    prepared = prepare_backtest(request)
     return prepared.outcome(prepared.engine.run(progress=progress))
 
 
-def prepare_backtest(request: BacktestRequest, preload: DataPreload | None = None) -> PreparedBacktest:
-    """Parse and check the request, load the data and wire the `Backtest` (shared with `atb paper`).
-
-    `preload`: a file the caller started loading earlier (`atb.data.preload`), used if it is the
-    request's own.
-    """
+def prepare_backtest(request: BacktestRequest) -> PreparedBacktest:
+    """Parse and check the request, load the data and wire the `Backtest` (shared with `atb paper`)."""
     strategy_cls = resolve(request.strategy)
     params: dict[str, Any] = strategy_cls.parse_params(request.params)
     strategy = strategy_cls(**params)
@@ -210,9 +203,7 @@ def prepare_backtest(request: BacktestRequest, preload: DataPreload | None = Non
     reports: list[DataReport] = []
     series: list[Bars] = []
     for path in files:
-        loaded = preload.take(path, symbol=request.symbol, repair=request.repair) if preload else None
-        if loaded is None:
-            loaded = load_ohlcv(path, symbol=request.symbol, repair=request.repair)
+        loaded = load_ohlcv(path, symbol=request.symbol, repair=request.repair)
         reports.append(loaded.report)
         series.append(loaded.bars)
     try:
