@@ -114,7 +114,7 @@ def order_rows(orders: OrderColumns, grids: Grids) -> list[dict[str, Any]]:
     def texts(symbol: str, cols: list[list[Any]]) -> list[list[str | None]]:
         lots, filled, notional, limit, stop = cols
         lot_grid, tick_grid = grids[symbol]
-        quantity = scaled_strs_or_none(lots, lot_grid.decimals, lot_grid.step_int)
+        quantity = _scaled_texts(lots, lot_grid)
         # most orders filled completely (the text is the quantity's) or not at all: format only the rest
         (zero,) = scaled_strs([0], lot_grid.decimals)
         filled_qty = [zero if not f else q if f == n else None for f, n, q in zip(filled, lots, quantity, strict=True)]
@@ -124,8 +124,10 @@ def order_rows(orders: OrderColumns, grids: Grids) -> list[dict[str, Any]]:
         ):
             filled_qty[k] = text
         # the average fill price: whole ticks (one fill, or fills at one price) formatted as a column
-        ticks = [x // f if f and x % f == 0 else None for f, x in zip(filled, notional, strict=True)]
-        price = scaled_strs_or_none(ticks, tick_grid.decimals, tick_grid.step_int)
+        ticks = _whole_ticks(notional, filled, 1)
+        if ticks is None:
+            ticks = [x // f if f and x % f == 0 else None for f, x in zip(filled, notional, strict=True)]
+        price = _scaled_texts(ticks, tick_grid)
         for k in [k for k, (f, t) in enumerate(zip(filled, ticks, strict=True)) if f and t is None]:
             price[k] = _avg_ticks(notional[k], filled[k], tick_grid)  # between ticks: 4 more digits
         m = len(lots)
@@ -170,6 +172,15 @@ def equity_rows(ts: npt.NDArray[np.int64], equity_exact: dict[int, int], precisi
     times = iso_times(ts[np.asarray(points, dtype=np.int64)])
     values = scaled_strs([equity_exact[i] for i in points], precision)
     return [{"time": t, "equity": v} for t, v in zip(times, values, strict=True)]
+
+
+def _scaled_texts(units: list[int | None], grid: Grid) -> list[str | None]:
+    """`units` steps of `grid` as decimal strings, None kept (`scaled_strs_or_none`, cheaper when no None)."""
+    if None in units:
+        return scaled_strs_or_none(units, grid.decimals, grid.step_int)
+    values = cast(list[int], units)
+    step = grid.step_int
+    return list(scaled_strs(values if step == 1 else [v * step for v in values], grid.decimals))
 
 
 def _by_group(
@@ -231,19 +242,20 @@ _INT64_SAFE = 1 << 62
 
 
 def _whole_ticks(notionals: list[int], units: list[int], step_int: int) -> list[int | None] | None:
-    """notional // unit × step where unit divides notional, None where not; None when int64 cannot hold them."""
+    """notional // unit × step where unit divides notional, None where not (or unit is 0); None when int64
+    cannot hold them."""
     try:
         num = np.array(notionals, dtype=np.int64)
         den = np.array(units, dtype=np.int64)
     except OverflowError:
         return None
-    if len(den) and (int(den.min()) <= 0 or int(np.abs(num).max()) >= _INT64_SAFE // max(step_int, 1)):
+    if len(den) and (int(den.min()) < 0 or int(np.abs(num).max()) >= _INT64_SAFE // max(step_int, 1)):
         return None
-    quotient, remainder = np.divmod(num, den)
+    empty = den == 0  # an order that never filled: no price
+    quotient, remainder = np.divmod(num, np.where(empty, 1, den))
     ticks: list[int | None] = (quotient * step_int).tolist()
-    if remainder.any():
-        for k in np.flatnonzero(remainder).tolist():
-            ticks[k] = None
+    for k in np.flatnonzero((remainder != 0) | empty).tolist():
+        ticks[k] = None
     return ticks
 
 
