@@ -7,12 +7,14 @@ A million-bar run allocates a few hundred short-lived numpy temporaries of
   128 KiB) and unmaps it on free, so every temporary is faulted in anew;
   raising the mmap and trim thresholds keeps the blocks in the heap, where a
   freed block is reused without new faults (a third fewer faults);
-* numpy's OpenBLAS starts a thread per core on its first large product
-  (the portfolio VaR's returns × weights) and leaves them spinning for a
-  while after it: on a 2-core machine they took 12 % of the run's CPU
+* numpy's OpenBLAS keeps a thread per core that spins for a while after
+  each BLAS call (numpy's own `convolve`, behind the SMAs, calls `ddot`
+  once per bar): on a 2-core machine they took 7-12 % of the run's CPU
   samples, the core the forked worker below and Arrow's CSV threads need.
-  The products here are matrix × vector, memory-bound: one thread
-  (`OPENBLAS_NUM_THREADS=1`, read when numpy loads OpenBLAS) loses nothing;
+  ATB's own statistics do not use BLAS at all (`analytics.reductions`), so
+  one thread (`OPENBLAS_NUM_THREADS=1`, read when numpy loads OpenBLAS)
+  loses nothing; a strategy doing large matrix products in `atb backtest`
+  can ask for more by setting the variable itself;
 * the cycle collector's young generation is collected every 700 net
   allocations by default; a run that builds a few hundred thousand
   long-lived lists, tuples and dicts (orders, fills, JSON rows) paid 68

@@ -362,7 +362,7 @@ def portfolio_var(
         var = -(mu_p + z * sigma)
         cvar = -(mu_p - sigma * tail)
     else:
-        r_p = R @ w
+        r_p = np.einsum("ti,i->t", R, w)  # not BLAS gemv: no worker threads, the same bits on any machine
         lowest = lower_tail(r_p, alpha)  # the VaR, the CVaR and the marginals from one partition
         var = -lowest.quantile
         cvar = -float(lowest.ordered[: lowest.lo + 1].mean())
