@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from atb.cli_output import check_writable, err, fmt, out, parse_pairs, print_positions, print_stats, write_json
+from atb.cli_output import check_writable, err, fmt, out, parse_pairs, show_outcome
 from atb.errors import UserInputError
 
 app = typer.Typer(
@@ -135,18 +135,7 @@ def paper(
         commission=commission,
         fill=fill,
     )
-    to_stdout = json_out == "-"
-    console = err if to_stdout else out
-    outcome = run_paper_request(request)
-    for line in outcome.data_notes:
-        err.print(f"[yellow]data:[/] {line}", highlight=False)
-    if outcome.result.meta.get("stopped_early"):
-        err.print(f"[yellow]stopped early:[/] after {len(outcome.result.ts):,} bars; open orders cancelled")
-    if not quiet:
-        print_stats(console, outcome.result.stats, outcome.title)
-        print_positions(console, outcome.result_dict())
-    if json_out:
-        write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
+    show_outcome(run_paper_request(request), json_out=json_out, report=None, quiet=quiet)
 
 
 @app.command()

@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atb.cli_output import (
-    check_writable,
-    err,
-    out,
-    parse_pairs,
-    print_positions,
-    print_stats,
-    progress_bar,
-    write_json,
-)
+from atb.cli_output import check_writable, err, parse_pairs, progress_bar, show_outcome
 
 
 def run_backtest_command(
@@ -66,22 +57,6 @@ def run_backtest_command(
         equity_points=equity_points,
         engine=engine,
     )
-    to_stdout = json_out == "-"
-    console = err if to_stdout else out
     show_progress = not quiet and err.is_terminal
     outcome = run_backtest_request(request, progress=progress_bar() if show_progress else None)
-    if json_out and report is None:
-        outcome.start_order_rows()  # a process of its own: the second core makes the order rows meanwhile
-    for line in outcome.data_notes:
-        err.print(f"[yellow]data:[/] {line}", highlight=False)
-    if not quiet:
-        print_stats(console, outcome.result.stats, outcome.title)
-        print_positions(console, outcome.position_snapshot())
-    if report is not None:
-        from atb.analytics.report import write_report
-
-        written = write_report(outcome.result_dict(), report, bars=outcome.bars[0])
-        if not quiet:
-            console.print(f"report written to {written}")
-    if json_out:
-        write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
+    show_outcome(outcome, json_out=json_out, report=report, quiet=quiet)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from atb.errors import UserInputError
+
+if TYPE_CHECKING:
+    from atb.services.backtest import BacktestOutcome
 
 out = Console(emoji=False)  # no ":name:" codes in our text; and rich then skips loading its emoji table
 err = Console(stderr=True, soft_wrap=True, emoji=False)
@@ -166,3 +169,26 @@ def print_positions(console: Console, payload: dict[str, Any]) -> None:
     for row in positions:
         table.add_row(*(fmt(row.get(key)) for key in columns))
     console.print(table)
+
+
+def show_outcome(outcome: BacktestOutcome, *, json_out: str | None, report: Path | None, quiet: bool) -> None:
+    """What `atb backtest` and `atb paper --replay` print and write after a run: data notes, the
+    statistics and open positions (to stderr when the JSON goes to stdout), the report, the JSON."""
+    console = err if json_out == "-" else out
+    if json_out and report is None:
+        outcome.start_order_rows()  # a process of its own: the second core makes the order rows meanwhile
+    for line in outcome.data_notes:
+        err.print(f"[yellow]data:[/] {line}", highlight=False)
+    if outcome.result.meta.get("stopped_early"):
+        err.print(f"[yellow]stopped early:[/] after {len(outcome.result.ts):,} bars; open orders cancelled")
+    if not quiet:
+        print_stats(console, outcome.result.stats, outcome.title)
+        print_positions(console, outcome.position_snapshot())
+    if report is not None:
+        from atb.analytics.report import write_report
+
+        written = write_report(outcome.result_dict(), report, bars=outcome.bars[0])
+        if not quiet:
+            console.print(f"report written to {written}")
+    if json_out:
+        write_json(outcome.json_bytes(), json_out, console, quiet=quiet)
