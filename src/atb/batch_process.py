@@ -109,7 +109,11 @@ class ForkedBytes:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # nothing buffered twice
         self._fd = os.memfd_create("atb-forked-bytes", os.MFD_CLOEXEC)
-        self._pid = os.fork()
+        try:
+            self._pid = os.fork()
+        except OSError:  # no process to spare (EAGAIN, ENOMEM): the caller makes the bytes itself
+            os.close(self._fd)
+            raise
         if self._pid == 0:  # pragma: no cover - the child: its result travels through the file
             code = 1
             try:

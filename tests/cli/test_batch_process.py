@@ -72,3 +72,20 @@ def test_a_failed_worker_falls_back_to_making_the_rows_here(monkeypatch: pytest.
 def test_no_fork_off_linux(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     assert not ForkedBytes.available()
+
+
+@linux_only
+def test_a_refused_fork_leaves_the_rows_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import atb.services.backtest as service
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(service, "FORK_MIN_ORDERS", 0)
+    request = BacktestRequest(data=[SAMPLE], params={"fast": "5", "slow": "30"})
+    serial = run_backtest_request(request).json_bytes()
+    outcome = run_backtest_request(request)
+    monkeypatch.setattr(os, "fork", no_fork)
+    outcome.start_order_rows()
+    assert outcome._orders_job is None
+    assert outcome.json_bytes() == serial

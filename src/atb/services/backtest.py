@@ -77,7 +77,10 @@ class BacktestOutcome:
         from atb.batch_process import ForkedBytes
 
         if self._payload is None and self.result.book.order_count >= FORK_MIN_ORDERS and ForkedBytes.available():
-            self._orders_job = ForkedBytes(lambda: orjson.dumps(self.result.order_rows()))
+            try:
+                self._orders_job = ForkedBytes(lambda: orjson.dumps(self.result.order_rows()))
+            except OSError:  # memfd or fork refused: json_bytes makes the rows here
+                self._orders_job = None
 
     def json_bytes(self) -> bytes:
         job, self._orders_job = self._orders_job, None
