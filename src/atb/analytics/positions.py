@@ -387,9 +387,10 @@ def portfolio_metrics(
     timeframes differ, fewer than 2 aligned returns remain, or equity <= 0;
     0.0 when nothing is open (cash carries no market risk).
 
-    `drawdown_pct` is the last point of `equity_curve` against its running
-    peak (<= 0, x100, as `performance.drawdown_series`); the curve should end
-    at the current equity. None without a curve.
+    `drawdown_pct` is the last point of `equity_curve` (Decimals, or a float
+    array such as a backtest's per-bar equity) against its running peak
+    (<= 0, x100, as `performance.drawdown_series`); the curve should end at
+    the current equity. None without a curve.
     """
     open_positions = sorted(
         ((str(iid), pos) for iid, pos in account.positions.items() if pos.lots), key=lambda item: item[0]
