@@ -9,7 +9,6 @@ also works when it is unambiguous).
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from atb.data.loader import LoadResult, load_ohlcv
@@ -19,6 +18,8 @@ _SUFFIX = ".parquet"
 
 
 def _sample_dir() -> Path:
+    from importlib import resources  # 4 ms of imports (tempfile, shutil, ...) that a run on its own data skips
+
     root = resources.files("atb.data").joinpath("sample")
     # Installed as plain files (wheel or editable); a zipped install would need as_file().
     return Path(str(root))
