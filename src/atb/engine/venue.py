@@ -32,7 +32,6 @@ Intrabar rules (documented in the README, "Execution model"):
 from __future__ import annotations
 
 from collections.abc import Callable
-from fractions import Fraction
 
 from atb.domain import (
     Account,
@@ -402,6 +401,8 @@ class SimulatedVenue:
             return ticks
         # The float's shortest decimal (10 bps → 0.001), not its binary value (0.00100000000000000002...):
         # otherwise a slipped price landing exactly on the grid would be pushed one more tick.
+        from fractions import Fraction  # only runs with slippage: 3 ms of imports otherwise
+
         exact_fraction = Fraction(repr(fraction))
         if buy:
             exact = Fraction(ticks) * (1 + exact_fraction)
