@@ -10,7 +10,6 @@ misspelt name fails with a "did you mean" hint instead of being ignored.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
@@ -138,6 +137,8 @@ def params_of(cls: type) -> dict[str, Param[Any]]:
 
 def unknown_parameter(cls: type, name: str) -> ParameterError:
     known = list(params_of(cls))
+    import difflib  # only for a mistake: not worth importing on every run
+
     hint = difflib.get_close_matches(name, known, n=1)
     extra = f"; did you mean {hint[0]!r}?" if hint else ""
     listing = ", ".join(known) or "none"
