@@ -61,7 +61,7 @@ import gc
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's <malloc.h>
 _MALLOPT = ((_M_MMAP_THRESHOLD, 64 << 20), (_M_TRIM_THRESHOLD, 512 << 20), (_M_TOP_PAD, 64 << 20))
@@ -92,27 +92,29 @@ def exit_now(code: int = 0) -> NoReturn:
 
 def disable_huge_pages() -> bool:
     """`prctl(PR_SET_THP_DISABLE)` for this process (see the module docstring); True when the kernel took it."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        prctl = ctypes.CDLL(None).prctl
-    except (OSError, AttributeError):
-        return False
-    prctl.restype = ctypes.c_int
-    return bool(prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0)
+    prctl = _libc("prctl")
+    return prctl is not None and prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0
 
 
 def tune_allocator() -> bool:
     """The glibc thresholds; True when the C library took all of them."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    mallopt = _libc("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
     return all(mallopt(option, value) == 1 for option, value in _MALLOPT)
+
+
+def _libc(name: str) -> Any:
+    """The C library's function `name` returning an int, or None off Linux or when there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_int
+    return function
 
 
 class ForkedBytes:
