@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from atb.engine.columns import FillColumns
 from atb.engine.formatting import Grid, scaled_strs, scaled_strs_or_none
 from atb.engine.market import _CHUNK, _snap, to_ticks
-from atb.engine.result_rows import _avg_prices, avg_price, iso_times
+from atb.engine.result_rows import _avg_prices, _whole_quotients, avg_price, iso_times
 from atb.engine.trades import _flat_to_flat, _walk_fills, build_trades
 from atb.errors import DataValidationError
 
@@ -78,6 +78,18 @@ def test_scaled_strings_are_decimal_strings(value: int, decimals: int) -> None:
     exact = Decimal(value).scaleb(-decimals, Context(prec=100))
     assert text == format(exact, f".{decimals}f")
     assert Decimal(text) == exact
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.integers(0, 10**20), st.integers(0, 10**6)), max_size=30))
+def test_whole_quotients_in_int64_or_python_ints_are_the_definition(pairs: list[tuple[int, int]]) -> None:
+    numerators, denominators = [n for n, _ in pairs], [d for _, d in pairs]
+    expected = [n // d if d and n % d == 0 else None for n, d in pairs]
+    assert _whole_quotients(numerators, denominators) == expected
+    small = [n % 10**12 for n in numerators]  # int64 all the way
+    assert _whole_quotients(small, denominators) == [
+        n // d if d and n % d == 0 else None for n, d in zip(small, denominators, strict=True)
+    ]
 
 
 @settings(max_examples=500, deadline=None)

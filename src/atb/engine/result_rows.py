@@ -124,9 +124,7 @@ def order_rows(orders: OrderColumns, grids: Grids) -> list[dict[str, Any]]:
         ):
             filled_qty[k] = text
         # the average fill price: whole ticks (one fill, or fills at one price) formatted as a column
-        ticks = _whole_ticks(notional, filled, 1)
-        if ticks is None:
-            ticks = [x // f if f and x % f == 0 else None for f, x in zip(filled, notional, strict=True)]
+        ticks = _whole_quotients(notional, filled)
         price = _scaled_texts(ticks, tick_grid)
         for k in [k for k, (f, t) in enumerate(zip(filled, ticks, strict=True)) if f and t is None]:
             price[k] = _avg_ticks(notional[k], filled[k], tick_grid)  # between ticks: 4 more digits
@@ -180,7 +178,8 @@ def _scaled_texts(units: list[int | None], grid: Grid) -> list[str | None]:
         return scaled_strs_or_none(units, grid.decimals, grid.step_int)
     values = cast(list[int], units)
     step = grid.step_int
-    return list(scaled_strs(values if step == 1 else [v * step for v in values], grid.decimals))
+    texts = scaled_strs(values if step == 1 else [v * step for v in values], grid.decimals)
+    return cast(list[str | None], texts)
 
 
 def _by_group(
@@ -227,12 +226,8 @@ def _avg_prices(
     division run in int64 when every number fits (always, short of notionals
     near 10^18 quote units), else on Python ints.
     """
-    whole_ticks = _whole_ticks(notionals, units, tick.step_int)
-    if whole_ticks is None:
-        whole_ticks = [n // u * tick.step_int if n % u == 0 else None for n, u in zip(notionals, units, strict=True)]
-    if None not in whole_ticks:
-        return scaled_strs(cast(list[int], whole_ticks), tick.decimals)
-    out = scaled_strs_or_none(whole_ticks, tick.decimals)
+    whole_ticks = _whole_quotients(notionals, units)
+    out = _scaled_texts(whole_ticks, tick)
     for k in [k for k, t in enumerate(whole_ticks) if t is None]:
         out[k] = avg_price(notionals[k], lots[k], lot, tick, quote_precision)
     return cast(list[str], out)
@@ -241,22 +236,26 @@ def _avg_prices(
 _INT64_SAFE = 1 << 62
 
 
-def _whole_ticks(notionals: list[int], units: list[int], step_int: int) -> list[int | None] | None:
-    """notional // unit × step where unit divides notional, None where not (or unit is 0); None when int64
-    cannot hold them."""
+def _whole_quotients(numerators: list[int], denominators: list[int]) -> list[int | None]:
+    """n // d where d > 0 divides n, None elsewhere (d = 0: nothing filled, no price).
+
+    In int64, one column at a time, when every number fits (always, short of
+    notionals near 10^18 quote units); on Python ints otherwise.
+    """
     try:
-        num = np.array(notionals, dtype=np.int64)
-        den = np.array(units, dtype=np.int64)
+        num = np.array(numerators, dtype=np.int64)
+        den = np.array(denominators, dtype=np.int64)
+        fits = not len(den) or (int(den.min()) >= 0 and int(np.abs(num).max()) < _INT64_SAFE)
     except OverflowError:
-        return None
-    if len(den) and (int(den.min()) < 0 or int(np.abs(num).max()) >= _INT64_SAFE // max(step_int, 1)):
-        return None
-    empty = den == 0  # an order that never filled: no price
+        fits = False
+    if not fits:
+        return [n // d if d and n % d == 0 else None for n, d in zip(numerators, denominators, strict=True)]
+    empty = den == 0
     quotient, remainder = np.divmod(num, np.where(empty, 1, den))
-    ticks: list[int | None] = (quotient * step_int).tolist()
+    whole: list[int | None] = quotient.tolist()
     for k in np.flatnonzero((remainder != 0) | empty).tolist():
-        ticks[k] = None
-    return ticks
+        whole[k] = None
+    return whole
 
 
 def avg_price(notional_units: int, lots: int, lot: Grid, tick: Grid, quote_precision: int) -> str:
