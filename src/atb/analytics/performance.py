@@ -308,9 +308,7 @@ def drawdown_series(equity: FloatArray) -> FloatArray:
     Values lie in [-1, 0]; after ruin (equity <= 0) the curve counts as 0, so
     the drawdown is exactly -1 rather than below -100 %.
     """
-    eq = _effective(np.asarray(equity, dtype=np.float64))
-    if len(eq) and eq[0] <= 0.0:
-        raise ValueError("the first equity value must be positive")
+    eq = _drawdown_curve(equity)
     dd: FloatArray = eq / np.maximum.accumulate(eq)
     dd -= 1.0
     return dd
@@ -318,12 +316,16 @@ def drawdown_series(equity: FloatArray) -> FloatArray:
 
 def last_drawdown(equity: FloatArray) -> float:
     """`drawdown_series(equity)[-1]` in one pass: the last value against the highest (0.0 for an empty curve)."""
+    eq = _drawdown_curve(equity)
+    return float(eq[-1] / eq.max()) - 1.0 if len(eq) else 0.0
+
+
+def _drawdown_curve(equity: FloatArray) -> FloatArray:
+    """The curve drawdowns are measured on (`_effective`), which must start positive."""
     eq = _effective(np.asarray(equity, dtype=np.float64))
-    if not len(eq):
-        return 0.0
-    if eq[0] <= 0.0:
+    if len(eq) and eq[0] <= 0.0:
         raise ValueError("the first equity value must be positive")
-    return float(eq[-1] / eq.max()) - 1.0
+    return eq
 
 
 class _DrawdownEpisodes(NamedTuple):
