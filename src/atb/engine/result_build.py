@@ -94,12 +94,10 @@ def build_result(
         [m.bars.high for m in markets.values()],
         [m.bars.low for m in markets.values()],
     )
-    pnl = trades.pnl_units()
+    pnl = trades.pnl_units
     trade_arrays = TradeArrays(
         pnl=np.array(pnl, dtype=np.float64) / scale,
-        return_pct=np.array(
-            [p / e * 100.0 if e else 0.0 for p, e in zip(pnl, trades.entry_notional, strict=True)], dtype=np.float64
-        ),
+        return_pct=np.array(trades.return_pct, dtype=np.float64),
         entry_ts=np.array(trades.entry_ts, dtype=np.int64),
         exit_ts=np.array(trades.exit_ts, dtype=np.int64),
         fees=np.array(trades.fees, dtype=np.float64) / scale,

@@ -63,7 +63,7 @@ def trade_rows(
     if not len(trades):
         return []
     symbols = [str(inst.id) for inst in trades.instruments]
-    pnl = trades.pnl_units()
+    pnl = trades.pnl_units
 
     def texts(sym: int, cols: list[list[int]]) -> list[list[str]]:
         lots, entry, exit_, gains, fees = cols
@@ -83,7 +83,6 @@ def trade_rows(
     quantity, entry_price, exit_price, pnl_text, fee_text = _by_group(
         trades.owner, [trades.lots, trades.entry_notional, trades.exit_notional, pnl, trades.fees], texts
     )
-    returns = [p / e * 100.0 if e else 0.0 for p, e in zip(pnl, trades.entry_notional, strict=True)]
     durations = ((np.array(trades.exit_ts) - np.array(trades.entry_ts)) / 1e9).tolist()  # int64 ns: exact
     return [
         {
@@ -104,7 +103,7 @@ def trade_rows(
         }
         for sym, d, et, xt, q, ep, xp, p, r, f, dur, a, b, o in zip(
             trades.owner, trades.direction, iso_times(trades.entry_ts), iso_times(trades.exit_ts), quantity,
-            entry_price, exit_price, pnl_text, returns, fee_text, durations, mae.tolist(), mfe.tolist(),
+            entry_price, exit_price, pnl_text, trades.return_pct, fee_text, durations, mae.tolist(), mfe.tolist(),
             trades.is_open, strict=True,
         )
     ]  # fmt: skip

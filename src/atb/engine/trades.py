@@ -15,6 +15,7 @@ objects are made from them only when a caller asks (`BacktestResult.trades`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +57,7 @@ class Trade:
 _DIR, _ENTRY_BAR, _ENTRY_TS, _EXIT_BAR, _EXIT_TS, _LOTS, _ENTRY_N, _EXIT_N, _EXIT_LOTS, _FEES, _OPEN, _OWNER = range(12)
 
 
-@dataclass(slots=True)
+@dataclass
 class TradeColumns:
     """Round trips in the order `build_trades` reports them (by exit; by entry time across instruments)."""
 
@@ -78,12 +79,19 @@ class TradeColumns:
     def __len__(self) -> int:
         return len(self.owner)
 
+    @cached_property
     def pnl_units(self) -> list[int]:
-        """Net P&L of each trade in quote units (`Trade.pnl_units`)."""
+        """Net P&L of each trade in quote units (`Trade.pnl_units`); made once, read by the statistics and the
+        JSON rows."""
         return [
             d * (x - e) - f
             for d, x, e, f in zip(self.direction, self.exit_notional, self.entry_notional, self.fees, strict=True)
         ]
+
+    @cached_property
+    def return_pct(self) -> list[float]:
+        """Net P&L of each trade in % of its entry notional (0.0 for a trade that cost nothing)."""
+        return [p / e * 100.0 if e else 0.0 for p, e in zip(self.pnl_units, self.entry_notional, strict=True)]
 
     def entry_price(self) -> FloatArray:
         """Average entry price as a float (for MAE/MFE), computed as the trade objects did."""
