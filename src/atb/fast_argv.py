@@ -16,7 +16,6 @@ arguments both ways reach the command with.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import re
 from collections.abc import Callable
@@ -89,13 +88,6 @@ def shortcut(argv: list[str]) -> Callable[[], None] | None:
     def run() -> None:
         batch_process.prepare()
         module, _, function = table["target"].partition(":")
-        command = getattr(importlib.import_module(module), function)
-        try:
-            command(**kwargs)
-        except OSError as exc:
-            if exc.errno != errno.EPIPE:
-                raise
-            # what Click's main does when the reader of stdout went away: quiet exit 1
-            batch_process.exit_now(1)
+        getattr(importlib.import_module(module), function)(**kwargs)
 
     return run

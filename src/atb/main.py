@@ -48,7 +48,7 @@ def _exit_code(command: Callable[[], None]) -> int:
         _error(str(exc))
         return 1
     except BrokenPipeError:
-        os._exit(0)  # the reader of our output went away: nothing left to tell it
+        os._exit(1)  # the reader of our output went away: a quiet exit 1, as Click's own main does
     except OSError as exc:
         _error(f"{exc.strerror or exc}: {exc.filename or ''}")
         return 1
