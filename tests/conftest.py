@@ -29,3 +29,16 @@ def fake_venue() -> Iterator[FakeVenue]:
     finally:
         venue.stop()
     assert venue.unexpected == [], f"requests the fake venue does not serve: {venue.unexpected}"
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but not listening: connecting is refused at once, and nobody else can take it meanwhile."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

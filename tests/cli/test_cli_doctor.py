@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +52,6 @@ def store(tmp_path: Path) -> Path:
     (root / "binance" / "BTC_USDT").mkdir(parents=True)
     shutil.copy(sample_path("BTC_USDT_2h"), root / "binance" / "BTC_USDT" / "2h.parquet")
     return root
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def test_fresh_folder_is_ready_with_warnings_and_nothing_is_created(tmp_path: Path) -> None:

@@ -45,17 +45,6 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def free_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused at once."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
-
-
-@pytest.fixture
 def silent_server() -> Iterator[int]:
     """A port that accepts TCP connections and never says a word: a hung database."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -115,10 +104,10 @@ def test_an_engine_is_checked_as_is() -> None:
     engine.dispose()
 
 
-def test_unreachable_postgres_fails_with_a_reason_and_no_password(free_port: int) -> None:
-    status = check_database(f"postgresql+psycopg://atb:hunter2@127.0.0.1:{free_port}/atb", timeout=2)
+def test_unreachable_postgres_fails_with_a_reason_and_no_password(closed_port: int) -> None:
+    status = check_database(f"postgresql+psycopg://atb:hunter2@127.0.0.1:{closed_port}/atb", timeout=2)
     assert status.status == "fail"
-    assert status.reason.startswith(f"cannot reach postgresql+psycopg://atb:***@127.0.0.1:{free_port}/atb:")
+    assert status.reason.startswith(f"cannot reach postgresql+psycopg://atb:***@127.0.0.1:{closed_port}/atb:")
     assert "OperationalError" in status.reason
     assert "hunter2" not in repr(status)
 
